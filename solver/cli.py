@@ -1,0 +1,193 @@
+"""The command line (the only module that imports typer). Exit codes: 0 ran; 1 the --fail-on threshold was
+met; 2 bad input or bad policy, one line per problem naming file, record and field, and no traceback."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from solver import __version__
+from solver.errors import PayerkbError, Problem
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="payerkb: check trigger point injection claims against payer policy, with the source of every answer.")
+policy_app = typer.Typer(no_args_is_help=True, help="See the payers and the rules in force.")
+app.add_typer(policy_app, name="policy")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+
+
+def _fail(problems: list[Problem], code: int = 2):
+    for p in problems:
+        err.print(f"error: {p}", markup=False)
+    raise typer.Exit(code)
+
+
+def _engine():
+    from solver.engine import Engine
+    try:
+        return Engine()
+    except PayerkbError as exc:
+        _fail(exc.problems)
+
+
+def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail([Problem("(command line)", option, f"{value!r} is not a date; give YYYY-MM-DD")])
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        typer.echo(f"payerkb {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def check(
+    files: List[str] = typer.Argument(..., help="Encounter files (YAML, JSON, JSON Lines); '-' reads standard input."),
+    payer: Optional[str] = typer.Option(None, "--payer", help="Answer as if the encounters named this payer (what-if)."),
+    date: Optional[str] = typer.Option(None, "--date", help="Answer as if this were the date of service, YYYY-MM-DD (what-if)."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text (a readable report) or json."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse remains (for CI)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Processes to use for large inputs (default: every core)."),
+):
+    """Check encounters: findings, the corrected or derived claim, and the outcome."""
+    from solver.batch import apply_overrides, run
+    from solver.reading import read_file
+    from solver.report import print_text
+
+    when = _parse_date(date, "--date")
+    engine = _engine()
+    if payer and payer not in engine.policies.payers:
+        _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
+    records, problems, json_lines = [], [], False
+    for path in files:
+        try:
+            for rec in read_file(path):
+                apply_overrides(rec, payer, when)
+                json_lines = json_lines or rec.json_lines
+                records.append(rec)
+        except PayerkbError as exc:
+            problems.extend(exc.problems)
+    answered = run(engine, records, jobs)
+    for rec, res in answered:
+        if res.get("outcome") == "error":
+            problems.extend(Problem(e["file"], e["field"], e["message"], e["record"]) for e in res["errors"])
+    results = [res for _rec, res in answered]
+    if fmt is Format.json:
+        out = sys.stdout
+        if json_lines:
+            out.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in results))
+        else:
+            out.write(json.dumps(results, indent=2) + "\n")
+    else:
+        print_text(results)
+    for p in problems:
+        err.print(f"error: {p}", markup=False)
+    if problems:
+        raise typer.Exit(2)
+    if fail_on:
+        levels = {"error"} if fail_on is FailOn.error else {"error", "warning"}
+        if any(f["severity"] in levels for r in results for f in r.get("findings", []) if not f.get("corrected")):
+            raise typer.Exit(1)
+
+
+@policy_app.command("list")
+def policy_list():
+    """Every payer, with the versions of its policy and their dates."""
+    from solver.report import print_policy_list
+    print_policy_list(_engine().policies)
+
+
+@policy_app.command("show")
+def policy_show(
+    payer: str = typer.Argument(..., help="A payer id (see `payerkb policy list`)."),
+    date: Optional[str] = typer.Option(None, "--date", help="Show the rules in force on this date (default: today)."),
+    fmt: Format = typer.Option(Format.text, "--format"),
+):
+    """The rules in force for a payer on a date, with their citations and confidence."""
+    from solver.report import policy_rules, print_policy_show
+    when = _parse_date(date, "--date") or dt.date.today()
+    engine = _engine()
+    if payer not in engine.policies.payers:
+        _fail([Problem("(command line)", "PAYER", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
+    rules = policy_rules(engine, payer, when)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rules, indent=2))
+    else:
+        print_policy_show(engine.policies, payer, when, rules)
+
+
+@app.command("test")
+def test_cases(path: Optional[Path] = typer.Argument(None, help="A cases file or folder (default: every *.cases.yaml under the policies).")):
+    """Run the YAML cases that sit next to the policy files."""
+    from solver.casetest import find_case_files, run_cases
+    engine = _engine()
+    files = find_case_files(path or engine.policies.root)
+    if not files:
+        _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
+    try:
+        failures, total = run_cases(engine, files, err)
+    except PayerkbError as exc:
+        _fail(exc.problems)
+    typer.echo(f"{total - failures} passed, {failures} failed")
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command("compile")
+def compile_facts(
+    encounter: str = typer.Argument(..., help="One encounter file ('-' reads standard input)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the facts (e.g. facts.lp)."),
+):
+    """Write the facts of one encounter, so that `clingo kb/main.lp facts.lp` replays the decision."""
+    from solver.reading import read_file
+    engine = _engine()
+    try:
+        records = list(read_file(encounter))
+    except PayerkbError as exc:
+        _fail(exc.problems)
+    if len(records) != 1:
+        _fail([Problem(encounter, "(file)", f"holds {len(records)} encounters; compile takes exactly one")])
+    rec = records[0]
+    if rec.problems:
+        _fail(rec.problems)
+    bad = engine.unknown_payer(rec.encounter)
+    if bad:
+        _fail([Problem(encounter, "payer", bad.message, rec.label)])
+    output.write_text(engine.facts_program(rec.encounter), encoding="utf-8")
+    typer.echo(f"wrote {output}; replay with: clingo {engine.kb_dir / 'main.lp'} {output}")
+
+
+def main():
+    try:
+        app()
+    except PayerkbError as exc:  # a domain error that escaped a command: still no traceback
+        for p in exc.problems:
+            err.print(f"error: {p}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

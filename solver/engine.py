@@ -1,0 +1,126 @@
+"""The solver: one knowledge base, parsed once per process, answering batches of encounters.
+
+Every input predicate carries the encounter key, so many encounters share one grounding; a batch of one is
+a single check. The knowledge base's text is parsed to an AST once and replayed into each Control; policy
+and code-table facts are built once per payer; per encounter only its own facts are added, through the
+backend (the symbol API).
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import clingo
+from clingo import ast as clingo_ast
+
+from solver.encounter import Encounter
+from solver.errors import InputError, Problem
+from solver.explain import build_result
+from solver.facts import EncounterFacts, encounter_facts, policy_facts
+from solver.paths import KB_DIR, POLICIES_DIR
+from solver.policy import Policies, load_policies
+
+SOLVER_OPTIONS = ["--opt-strategy=usc", "--warn=none", "--opt-mode=opt"]
+_INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
+
+
+def kb_text(kb_dir: Path = KB_DIR) -> str:
+    """The knowledge base as one text, includes resolved in the order kb/main.lp gives."""
+    main = (kb_dir / "main.lp").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: (kb_dir / m.group(1)).read_text(encoding="utf-8"), main)
+
+
+@dataclass
+class Timings:
+    """Where the time goes, in seconds, summed over the calls of one engine."""
+
+    facts: float = 0.0
+    ground: float = 0.0
+    solve: float = 0.0
+    explain: float = 0.0
+    encounters: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Engine:
+    policies_dir: Path = POLICIES_DIR
+    kb_dir: Path = KB_DIR
+    policies: Policies = field(init=False)
+    timings: Timings = field(default_factory=Timings)
+
+    def __post_init__(self):
+        self.policies = load_policies(self.policies_dir, self.kb_dir)
+        self._program: list = []
+        clingo_ast.parse_string(kb_text(self.kb_dir), self._program.append)
+        self._payer_facts = {p: policy_facts(self.policies, {p}) for p in self.policies.payers}
+        self._table_facts = policy_facts(self.policies, set())
+
+    # --- public API --------------------------------------------------------------------------------
+    def unknown_payer(self, enc: Encounter) -> Problem | None:
+        if enc.payer in self.policies.payers:
+            return None
+        return Problem("(encounter)", "payer", f"unknown payer {enc.payer!r}; the payers are {sorted(self.policies.payers)}")
+
+    def check(self, enc: Encounter) -> dict:
+        return self.check_many([enc])[0]
+
+    def check_many(self, encounters: list[Encounter]) -> list[dict]:
+        """Answer encounters in one grounding. Payers must be known (see unknown_payer)."""
+        for enc in encounters:
+            if enc.payer not in self.policies.payers:
+                raise InputError([Problem("(encounter)", "payer", f"unknown payer {enc.payer!r} in encounter {enc.id}")])
+        t0 = time.perf_counter()
+        ctl = clingo.Control(SOLVER_OPTIONS)
+        with clingo_ast.ProgramBuilder(ctl) as builder:
+            for stmt in self._program:
+                builder.add(stmt)
+        facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
+        payers = {enc.payer for enc in encounters}
+        with ctl.backend() as backend:
+            for sym in self._table_facts:
+                backend.add_rule([backend.add_atom(sym)])
+            for p in payers:
+                for sym in self._payer_facts[p]:
+                    backend.add_rule([backend.add_atom(sym)])
+            for ef in facts:
+                for sym in ef.symbols:
+                    backend.add_rule([backend.add_atom(sym)])
+        t1 = time.perf_counter()
+        ctl.ground([("base", [])])
+        t2 = time.perf_counter()
+        shown: list[clingo.Symbol] = []
+
+        def on_model(model: clingo.Model) -> None:
+            shown[:] = model.symbols(shown=True)
+
+        ctl.solve(on_model=on_model)
+        t3 = time.perf_counter()
+        by_encounter: dict[int, list[clingo.Symbol]] = defaultdict(list)
+        for sym in shown:
+            by_encounter[sym.arguments[0].number].append(sym)
+        results = [build_result(self.policies, enc, ef, by_encounter.get(ef.key, []))
+                   for enc, ef in zip(encounters, facts)]
+        t4 = time.perf_counter()
+        tm = self.timings
+        tm.facts += t1 - t0
+        tm.ground += t2 - t1
+        tm.solve += t3 - t2
+        tm.explain += t4 - t3
+        tm.encounters += len(encounters)
+        return results
+
+    def facts_program(self, enc: Encounter) -> str:
+        """The facts of one encounter and its payer's policy, as text for `clingo kb/main.lp facts.lp`.
+
+        Text is produced by clingo's own symbol printer (str(Symbol)), never by formatting input values
+        into rules, so the replay reads exactly the atoms the engine adds."""
+        ef: EncounterFacts = encounter_facts(self.policies, enc, 0)
+        lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}"]
+        lines += [f"{sym}." for sym in self._table_facts + self._payer_facts[enc.payer] + ef.symbols]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,233 @@
+"""Answer atoms -> the result object of contract/result.md. Every finding is built here, in one place,
+from a violation atom, its evidence and detail atoms, and the rule's YAML (message, citations, severity)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from clingo import Symbol, SymbolType
+
+from solver.dates import from_day_number
+from solver.encounter import Encounter
+from solver.facts import EncounterFacts
+from solver.policy import Policies, RuleInstance
+
+MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
+SLOT_ORDER = {"tpi": 0, "dry_needling": 1, "em": 2, "proc": 3, "extra": 4}
+_STATUS_TEXT = {"header": "a header code, not billable", "invalid": "not an ICD-10-CM code in force"}
+
+
+def _py(sym: Symbol):
+    if sym.type == SymbolType.Number:
+        return sym.number
+    if sym.type == SymbolType.String:
+        return sym.string
+    if sym.type == SymbolType.Supremum:
+        return None
+    return str(sym)
+
+
+class _Missing(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def _slot_sort(sym: Symbol):
+    return (SLOT_ORDER.get(sym.name, 9), [a.number for a in sym.arguments if a.type == SymbolType.Number])
+
+
+def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> str:
+    name, args = term.name, term.arguments
+    a = [_py(x) for x in args]
+    if name == "injected":
+        muscle = pol.vocabulary.muscles.get(a[0], {}).get("name", a[0]).lower()
+        return f"injected {muscle} {a[1]}"
+    if name == "unnamed":
+        return f"injection documented as {a[0]!r} names no muscle" if a[0] else "an injection names no muscle"
+    if name == "also_billed":
+        return f"also billed: {a[1]}"
+    if name == "modifier":
+        return f"modifier {a[0]}"
+    if name == "same_claim":
+        return f"{a[0]} on the same claim"
+    if name == "same_session":
+        return f"{a[0]} in the same session"
+    if name == "new_patient_only":
+        return "new-patient status alone does not make an E/M separately identifiable"
+    if name == "separately_identifiable":
+        return "a significant, separately identifiable E/M is documented"
+    if name == "column1":
+        return f"NCCI PTP edit: column 1 {a[0]}, column 2 {a[1]}, modifier indicator {a[2]}"
+    if name == "not_covered_by":
+        k = args[0]
+        return f"denial expected under {k.arguments[1].string} ({k.arguments[2].string})"
+    if name == "abn_on_file":
+        return "ABN on file"
+    if name == "diagnosis":
+        return f"{a[0]} is {_STATUS_TEXT.get(a[1], a[1])} on {enc.date_of_service.isoformat()}"
+    if name == "excludes1":
+        return f"Excludes1 note at {a[0]} names {a[1]}"
+    if name == "pointed":
+        return f"the line points to {a[0]}"
+    if name == "prior_session":
+        day = args[0].arguments[0].number
+        return f"earlier session {from_day_number(day).isoformat()} ({a[1]})"
+    if name == "missing":
+        if len(args) == 2:
+            i = args[0].arguments[0].number
+            return f"injection {i} ({ef.injections.get(i) or 'no muscle'}): {a[1]} not documented"
+        el = args[0]
+        if el.type == SymbolType.Function and el.name == "one_of":
+            return f"one of: {el.arguments[0].string} (none documented)"
+        return f"not documented: {a[0]}"
+    if name == "relief":
+        return f"prior relief documented: {a[0]}% for {a[1]} weeks"
+    if name == "no_relief_documented":
+        return "no response to the previous TPI documented"
+    if name == "region":
+        return f"region {a[0]}"
+    if name in ("substance", "guidance"):
+        i = args[0].arguments[0].number
+        return f"injection {i} ({ef.injections.get(i) or 'no muscle'}): {name} {a[1]}"
+    return str(term)
+
+
+def _line_text(line: dict) -> str:
+    mods = "-".join(line["modifiers"])
+    return line["code"] + (f"-{mods}" if mods else "") + (f" x{line['units']}" if line["units"] != 1 else "")
+
+
+def _claim_lines(atoms: list[Symbol], enc: Encounter, ef: EncounterFacts) -> list[dict]:
+    lines: dict[Symbol, dict] = {}
+    for s in atoms:
+        if s.name in ("line", "line_units", "line_modifier", "line_diagnosis") and s.arguments[1].name == "cand":
+            slot = s.arguments[2]
+            ln = lines.setdefault(slot, {"code": None, "modifiers": [], "units": 1, "diagnoses": []})
+            v = _py(s.arguments[3])
+            if s.name == "line":
+                ln["code"] = v
+            elif s.name == "line_units":
+                ln["units"] = v
+            elif s.name == "line_modifier":
+                ln["modifiers"].append(v)
+            else:
+                ln["diagnoses"].append(v)
+    rank = {d: i for i, d in enumerate(enc.diagnoses)}
+    for ln in lines.values():
+        ln["modifiers"].sort(key=lambda m: (MODIFIER_ORDER.get(m, 99), m))
+        ln["diagnoses"].sort(key=lambda d: rank.get(d, 99))
+    first_line = {}
+    for n, slot in ef.slot_of_line.items():
+        first_line.setdefault(slot, n)
+    order = sorted(lines, key=lambda s: (first_line.get(s, 10**6), _slot_sort(s)))
+    return [dict(lines[s], slot=s) for s in order]
+
+
+def _alternatives(pol: Policies, claim: list[dict], in_force: list[RuleInstance]) -> list[list[dict]]:
+    """Other valid claims: a distinct-procedure modifier swapped for another of its group."""
+    groups = [pol.tables.modifier_groups[i.params["modifier_group"]] for i in in_force
+              if i.rule.family == "ptp_modifier_required"]
+    out = []
+    for n, line in enumerate(claim):
+        for group in groups:
+            for m in line["modifiers"]:
+                if m in group:
+                    for other in group:
+                        if other != m:
+                            alt = [dict(x) for x in claim]
+                            mods = [other if x == m else x for x in line["modifiers"]]
+                            alt[n] = dict(line, modifiers=sorted(mods, key=lambda z: (MODIFIER_ORDER.get(z, 99), z)))
+                            out.append([_public_line(x) for x in alt])
+    return out
+
+
+def _public_line(line: dict) -> dict:
+    return {k: line[k] for k in ("code", "modifiers", "units", "diagnoses")}
+
+
+def _citations(inst: RuleInstance) -> list[dict]:
+    return [c.model_dump(mode="json", exclude_none=True) for c in inst.citations]
+
+
+def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol]) -> dict:
+    applies: list[RuleInstance] = []
+    violations: dict[tuple, dict] = {}
+    details: dict[tuple, dict] = defaultdict(dict)
+    evidence: dict[tuple, list[Symbol]] = defaultdict(list)
+    for s in atoms:
+        n = s.name
+        if n == "applies":
+            k = s.arguments[1]
+            applies.append(pol.by_key[tuple(x.string for x in k.arguments)])
+        elif n in ("violation", "evidence", "detail"):
+            x, k, ln = s.arguments[1].name, s.arguments[2], s.arguments[3]
+            key = (x, tuple(a.string for a in k.arguments), ln)
+            if n == "violation":
+                violations[key] = {}
+            elif n == "evidence":
+                evidence[key].append(s.arguments[4])
+            else:
+                d = details[key]
+                name, val = s.arguments[4].name, _py(s.arguments[5])
+                d[name] = val if name not in d or d[name] == val else f"{d[name]}, {val}"
+    claim = _claim_lines(atoms, enc, ef)
+    submitted = enc.claim is not None
+    sub_lines = {n: {"code": l.code, "modifiers": l.modifiers, "units": l.units} for n, l in enumerate(enc.claim or [], start=1)}
+    cand_code = {line["slot"]: line["code"] for line in claim}
+    cand_rules = {(k, ln) for (x, k, ln) in violations if x == "cand"}
+    cand_rule_ids = {k for (k, _ln) in cand_rules}
+
+    findings = []
+    for (x, k, ln), _ in sorted(violations.items(), key=lambda kv: (kv[0][0] != "enc", str(kv[0]))):
+        if submitted and x == "cand" and any(vx == "sub" and vk == k for (vx, vk, _l) in violations):
+            continue  # reported on the submitted line already
+        inst = pol.by_key[k]
+        line_no = ln.number if x == "sub" else None
+        code = sub_lines[line_no]["code"] if line_no else cand_code.get(ln) if x == "cand" else (
+            cand_code.get(ln) if ln.type == SymbolType.Function and ln.name != "none" else None)
+        fields = _Missing(details.get((x, k, ln), {}))
+        fields.setdefault("code", code or "the service")
+        fields.setdefault("line", line_no or "")
+        try:
+            message = inst.rule.message.format_map(fields)
+        except (ValueError, IndexError):
+            message = inst.rule.message
+        ev = [_render(t, enc, ef, pol) for t in evidence.get((x, k, ln), [])]
+        if line_no:
+            ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
+        f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
+             "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
+             "confidence": inst.rule.confidence, "policy_version": inst.version}
+        if inst.rule.review:
+            f["review"] = True
+        if x == "sub":
+            f["corrected"] = k not in cand_rule_ids
+        findings.append(f)
+    for text in ef.unknown_muscles:
+        findings.append({"rule": "vocabulary.unknown-muscle", "category": "documentation", "severity": "warning",
+                         "line": None, "code": None, "confidence": "high", "policy_version": None,
+                         "message": f"{text!r} is not a muscle the vocabulary knows, so it was not counted; correct the name or add it to policies/tables/muscles.yaml.",
+                         "citations": [], "evidence": [f"injection documented as {text!r}"]})
+
+    remaining_errors = [f for f in findings if f["severity"] == "error" and not f.get("corrected")]
+    corrected_errors = [f for f in findings if f["severity"] == "error" and f.get("corrected")]
+    if remaining_errors:
+        outcome = "deny"
+    elif any(f.get("review") for f in findings):
+        outcome = "review"
+    elif corrected_errors:
+        outcome = "modify"
+    else:
+        outcome = "allow"
+    keys = [i.key for i in applies]
+    versions = sorted({i.version for i in applies})
+    return {
+        "encounter": enc.id,
+        "payer": enc.payer,
+        "date_of_service": enc.date_of_service.isoformat(),
+        "outcome": outcome,
+        "claim": [_public_line(x) for x in claim],
+        "alternatives": _alternatives(pol, claim, applies),
+        "findings": findings,
+        "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": versions,
+                   "version": pol.version_hash(keys)},
+    }

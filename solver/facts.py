@@ -1,0 +1,232 @@
+"""Encounters and policies -> clingo symbols. Facts are built with the symbol API only, never as ASP text,
+so no value typed into an encounter can become a rule."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from clingo import Function, Number, String, Supremum, Symbol
+
+from solver.dates import day_number
+from solver.encounter import Encounter
+from solver.policy import Policies, RuleInstance
+
+SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
+_SUB, _CAND = Function("sub"), Function("cand")
+
+
+def fact(name: str, *args) -> Symbol:
+    return Function(name, [a if isinstance(a, Symbol) else (Number(a) if isinstance(a, int) else String(str(a))) for a in args])
+
+
+def rule_key(inst: RuleInstance) -> Symbol:
+    return Function("r", [String(inst.payer), String(inst.rule.id), String(inst.version)])
+
+
+def _param_facts(k: Symbol, family_spec: dict, params: dict) -> list[Symbol]:
+    out = []
+    types = {n.rstrip("?"): t for n, t in (family_spec.get("params") or {}).items()}
+    for name, value in params.items():
+        typ, pname = types[name], Function(name)
+        if typ == "bands":
+            for b in value:
+                out.append(Function("rule_band", [k, String(b["code"]), Number(b["min"]),
+                                                  Supremum if b["max"] is None else Number(b["max"])]))
+        elif typ.startswith("map["):
+            for key, items in value.items():
+                for v in items:
+                    out.append(Function("rule_map", [k, pname, String(key), _scalar(typ, v)]))
+        elif typ.startswith("list[") or typ == "diagnoses":
+            for i, v in enumerate(value, start=1):
+                out.append(Function("rule_item", [k, pname, Number(i), _scalar(typ, v)]))
+        else:
+            out.append(Function("rule_param", [k, pname, _scalar(typ, value)]))
+    return out
+
+
+def _scalar(typ: str, v) -> Symbol:
+    if typ == "slot":
+        return Function(v)
+    if isinstance(v, bool):
+        return Number(int(v))
+    if isinstance(v, int):
+        return Number(v)
+    return String(str(v))
+
+
+def policy_facts(pol: Policies, payers: set[str] | None = None) -> list[Symbol]:
+    """The rule instances (of the given payers) and the code tables, as facts."""
+    out: list[Symbol] = []
+    for inst in pol.instances:
+        if payers is not None and inst.payer not in payers:
+            continue
+        k = rule_key(inst)
+        out += [Function("rule", [k, Function(inst.rule.family)]), Function("rule_payer", [k, String(inst.payer)]),
+                Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
+        if inst.start:
+            out.append(Function("rule_from", [k, Number(day_number(inst.start))]))
+        if inst.end:
+            out.append(Function("rule_through", [k, Number(day_number(inst.end))]))
+        out += _param_facts(k, pol.families[inst.rule.family], inst.params)
+    t = pol.tables
+    for g, codes in t.code_groups.items():
+        out += [fact("codeset_group", g, c) for c in codes]
+    for g, mods in t.modifier_groups.items():
+        out += [fact("codeset_modifier_group", g, m, i) for i, m in enumerate(mods, start=1)]
+    for r in t.ptp:
+        out.append(Function("codeset_ptp", [String(r.column1), String(r.column2), Number(r.modifier_indicator),
+                                            Number(day_number(r.effective)), Supremum if r.deleted is None else Number(day_number(r.deleted))]))
+    for r in t.mue.values():
+        out.append(fact("codeset_mue", r.code, r.value, r.mai))
+    for code, fields in t.mpfs.items():
+        out += [fact("codeset_mpfs", code, f, v) for f, v in fields.items()]
+    return out
+
+
+@dataclass
+class EncounterFacts:
+    """The facts of one encounter, and what Python needs to read the answer back."""
+
+    key: int
+    symbols: list[Symbol] = field(default_factory=list)
+    slot_of_line: dict[int, Symbol] = field(default_factory=dict)
+    injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
+    unknown_muscles: list[str] = field(default_factory=list)
+
+
+def _substance_classes(pol: Policies, substance: str | None) -> list[str]:
+    if substance is None or not substance.strip():
+        return []
+    text = " " + " ".join(substance.lower().replace("-", " ").replace(",", " ").split()) + " "
+    found = [cls for cls, terms in pol.tables.substance_terms.items()
+             if any(f" {t.replace('-', ' ')} " in text for t in terms)]
+    return found or ["other"]
+
+
+def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
+    ef = EncounterFacts(key)
+    E = Number(key)
+    add = ef.symbols.append
+
+    def f(name, *args):
+        add(Function(name, [E] + [a if isinstance(a, Symbol) else (Number(a) if isinstance(a, int) else String(str(a))) for a in args]))
+
+    dos = enc.date_of_service
+    f("encounter")
+    f("payer", enc.payer)
+    f("dos", day_number(dos))
+
+    slots: set[str] = set()
+    for i, inj in enumerate(enc.injections, start=1):
+        ef.injections[i] = inj.muscle or ""
+        classes = _substance_classes(pol, inj.substance)
+        slot = "dry_needling" if classes == ["needle_only"] else "tpi"
+        slots.add(slot)
+        f("injection_slot", i, Function(slot))
+        m = pol.vocabulary.match(inj.muscle)
+        if m.muscle:
+            side = inj.side or ("unspecified" if m.paired else "midline")
+            f("injection_muscle", i, m.muscle)
+            f("injection_side", i, side)
+            f("injection_region", i, m.region)
+            f("injection_documented", i, "muscle")
+        else:
+            f("injection_unnamed", i, inj.muscle or "")
+            if not m.recognised:
+                ef.unknown_muscles.append(inj.muscle or "")
+        if inj.substance:
+            f("injection_documented", i, "substance")
+        if inj.dose:
+            f("injection_documented", i, "dose")
+        for cls in classes:
+            f("injection_substance_class", i, cls)
+        if inj.guidance != "none":
+            f("injection_guidance", i, inj.guidance)
+    for s in slots:
+        f("slot", Function(s))
+
+    procs: list[tuple[Symbol, str]] = []
+    if enc.evaluation:
+        em = Function("em")
+        f("slot", em)
+        f("slot_code", em, enc.evaluation.code)
+        f("slot_units", em, 1)
+        procs.append((em, enc.evaluation.code))
+        if enc.evaluation.separately_identifiable:
+            f("evaluation_separately_identifiable")
+        if enc.evaluation.new_patient:
+            f("evaluation_new_patient")
+    for i, p in enumerate(enc.other_procedures, start=1):
+        s = Function("proc", [Number(i)])
+        f("slot", s)
+        f("slot_code", s, p.code)
+        f("slot_units", s, p.units)
+        if p.distinct:
+            f("slot_distinct", s)
+        procs.append((s, p.code))
+
+    codes = list(dict.fromkeys(enc.diagnoses + [d for line in enc.claim or [] for d in line.diagnoses]))
+    for rank, d in enumerate(enc.diagnoses, start=1):
+        f("diagnosis", d, rank)
+    for d in codes:
+        f("diagnosis_status", d, pol.codeset.status(d, dos))
+    for a, b, _note in pol.codeset.excludes1_pairs(enc.diagnoses):
+        f("diagnosis_excludes1", a, b)
+
+    doc = enc.documentation
+    ct = doc.conservative_therapy
+    elements = {
+        "trigger_points_on_exam": doc.trigger_points_on_exam, "focal_muscle_pain": doc.focal_muscle_pain,
+        "functional_limitation": doc.functional_limitation, "abn_on_file": doc.abn_on_file,
+        "conservative_therapy_tried": bool(ct.tried), "conservative_therapy_failed": ct.failed,
+        "conservative_therapy_ongoing": ct.ongoing,
+        "pain_scores_before_after": bool(doc.pain_scores and doc.pain_scores.before is not None and doc.pain_scores.after is not None),
+        "pain_scores_same_scale": bool(doc.pain_scores and doc.pain_scores.scale),
+        "prior_relief_documented": bool(doc.prior_relief and doc.prior_relief.percent is not None),
+        "prior_relief_same_scale": bool(doc.prior_relief and doc.prior_relief.same_scale),
+        "prior_relief_dated": bool(doc.prior_relief and doc.prior_relief.dated),
+    }
+    for el, on in elements.items():
+        if on:
+            f("documented", el)
+    pr = doc.prior_relief
+    if pr and pr.percent is not None and pr.weeks is not None:
+        f("prior_relief", math.floor(pr.percent), math.floor(pr.weeks))
+
+    for j, h in enumerate(enc.history, start=1):
+        f("prior_session", j, day_number(h.date), h.code)
+        for name in h.muscles or []:
+            m = pol.vocabulary.match(name)
+            if m.muscle:
+                f("prior_session_muscle", j, m.muscle)
+                f("prior_session_region", j, m.region)
+
+    if enc.claim is not None:
+        f("claim_submitted")
+        groups = pol.tables.code_groups
+        injection_slots = [s for s in ("tpi", "dry_needling") if s in slots]
+        used: set[Symbol] = set()
+        for n, line in enumerate(enc.claim, start=1):
+            f("claim_line", n, line.code, line.units)
+            for m in line.modifiers:
+                f("claim_modifier", n, m)
+            for d in line.diagnoses:
+                f("claim_diagnosis", n, d)
+            slot = None
+            if injection_slots and (line.code in groups.get("tpi", []) or line.code in groups.get("dry_needling", [])):
+                same = [s for s in injection_slots if line.code in groups.get(SLOT_GROUPS[s], [])]
+                slot = Function((same or injection_slots)[0])
+            else:
+                matches = [s for s, c in procs if c == line.code]
+                free = [s for s in matches if s not in used]
+                if free or matches:
+                    slot = (free or matches)[0]
+            if slot is None:
+                slot = Function("extra", [Number(n)])
+                f("slot", slot)
+                f("slot_code", slot, line.code)
+                f("slot_units", slot, line.units)
+            used.add(slot)
+            ef.slot_of_line[n] = slot
+            f("claim_line_slot", n, slot)
+    return ef

@@ -1,0 +1,351 @@
+"""Loading the policies: rule sets and payers (YAML), validated strictly against the families of kb/.
+
+Every problem in every file is collected and reported at once as `file: field.path: message`.
+Payers compose rule sets; a composed rule instance is keyed r(payer, rule id, version).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from solver import icd10cm
+from solver.encounter import MODIFIER, PROCEDURE_CODE
+from solver.errors import PolicyError, Problem, pydantic_problems
+from solver.muscles import Vocabulary
+from solver.policy_model import Citation, Payer, Rule, RuleSet
+from solver.tables import Tables, load_tables
+
+SLOTS = ("tpi", "dry_needling", "em")
+DOCUMENTATION_ELEMENTS = (
+    "trigger_points_on_exam", "focal_muscle_pain", "conservative_therapy_tried", "conservative_therapy_failed",
+    "conservative_therapy_ongoing", "pain_scores_before_after", "pain_scores_same_scale",
+    "prior_relief_documented", "prior_relief_same_scale", "prior_relief_dated", "functional_limitation", "abn_on_file",
+)
+
+
+@dataclass(frozen=True)
+class RuleInstance:
+    """A rule of a rule set as one payer adopted it: its own dates, parameters and citations."""
+
+    payer: str
+    version: str
+    version_title: str | None
+    rule: Rule
+    params: dict[str, Any]
+    citations: tuple[Citation, ...]
+    start: dt.date | None
+    end: dt.date | None
+    source: str
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.payer, self.rule.id, self.version)
+
+    def in_force(self, on: dt.date) -> bool:
+        return (self.start is None or self.start <= on) and (self.end is None or on <= self.end)
+
+    def canonical(self) -> dict:
+        return {
+            "payer": self.payer, "version": self.version, "rule": self.rule.model_dump(mode="json", by_alias=True),
+            "params": self.params, "citations": [c.model_dump(mode="json") for c in self.citations],
+            "from": self.start.isoformat() if self.start else None, "through": self.end.isoformat() if self.end else None,
+        }
+
+
+@dataclass
+class Policies:
+    root: Path
+    families: dict[str, dict]
+    tables: Tables
+    vocabulary: Vocabulary
+    codeset: icd10cm.CodeSet
+    rulesets: dict[str, RuleSet]
+    ruleset_files: dict[str, str]
+    payers: dict[str, Payer]
+    payer_files: dict[str, str]
+    instances: list[RuleInstance] = field(default_factory=list)
+    by_key: dict[tuple[str, str, str], RuleInstance] = field(default_factory=dict)
+    base_digest: str = ""
+
+    def payer_instances(self, payer: str) -> list[RuleInstance]:
+        return [i for i in self.instances if i.payer == payer]
+
+    def in_force(self, payer: str, on: dt.date) -> list[RuleInstance]:
+        return [i for i in self.instances if i.payer == payer and i.in_force(on)]
+
+    def version_hash(self, keys: list[tuple[str, str, str]]) -> str:
+        h = hashlib.sha256(self.base_digest.encode())
+        for key in sorted(keys):
+            h.update(json.dumps(self.by_key[key].canonical(), sort_keys=True, default=str).encode())
+        return "sha256:" + h.hexdigest()
+
+
+def _read_yaml(path: Path, problems: list[Problem]):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problems.append(Problem(str(path), "(file)", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"))
+    return None
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+class _ParamChecker:
+    """Checks one rule's params against its family's declared types and normalises them."""
+
+    def __init__(self, policies: Policies):
+        self.p = policies
+
+    def check(self, family: str, params: dict, file: str, where: str, problems: list[Problem]) -> dict:
+        spec = self.p.families.get(family)
+        if spec is None:
+            problems.append(Problem(file, f"{where}.family", f"unknown family {family!r}; the families are listed in kb/families.yaml"))
+            return {}
+        declared = {k.rstrip("?"): (t, k.endswith("?")) for k, t in (spec.get("params") or {}).items()}
+        out = {}
+        for name in params:
+            if name not in declared:
+                problems.append(Problem(file, f"{where}.params.{name}", f"unknown parameter for family {family}; it takes {sorted(declared) or 'no parameters'}"))
+        for name, (typ, optional) in declared.items():
+            if name not in params or params[name] is None:
+                if not optional:
+                    problems.append(Problem(file, f"{where}.params.{name}", f"required parameter of family {family} ({typ}) is missing"))
+                continue
+            try:
+                out[name] = self.value(typ, params[name])
+            except ValueError as exc:
+                problems.append(Problem(file, f"{where}.params.{name}", str(exc)))
+        return out
+
+    def value(self, typ: str, v: Any):
+        if typ.startswith("list["):
+            if not isinstance(v, list):
+                raise ValueError(f"expected a list ({typ})")
+            return [self.value(typ[5:-1], x) for x in v]
+        if typ.startswith("map["):
+            ktyp, vtyp = typ[4:-1].split(",", 1)
+            if not isinstance(v, dict):
+                raise ValueError(f"expected a mapping ({typ})")
+            return {self.value(ktyp, k): self.value(vtyp, x) for k, x in v.items()}
+        if typ.startswith("enum["):
+            allowed = typ[5:-1].split(",")
+            if v not in allowed:
+                raise ValueError(f"{v!r} is not one of {allowed}")
+            return v
+        if typ == "int":
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{v!r} is not a whole number")
+            return v
+        if typ == "str":
+            return str(v)
+        if typ == "bool":
+            if not isinstance(v, bool):
+                raise ValueError(f"{v!r} is not true or false")
+            return v
+        if typ == "slot":
+            if v not in SLOTS:
+                raise ValueError(f"{v!r} is not a service slot; use one of {list(SLOTS)}")
+            return v
+        if typ == "group":
+            if v not in self.p.tables.code_groups:
+                raise ValueError(f"{v!r} is not a code group of policies/tables/code-groups.yaml")
+            return v
+        if typ == "modifier_group":
+            if v not in self.p.tables.modifier_groups:
+                raise ValueError(f"{v!r} is not a modifier group of policies/tables/code-groups.yaml")
+            return v
+        if typ == "modifier":
+            v = str(v)
+            if not MODIFIER.match(v):
+                raise ValueError(f"{v!r} is not a modifier (two characters)")
+            return v
+        if typ == "code":
+            v = str(v)
+            if not PROCEDURE_CODE.match(v):
+                raise ValueError(f"{v!r} is not a CPT/HCPCS code; quote it")
+            return v
+        if typ == "region":
+            if v not in self.p.vocabulary.regions:
+                raise ValueError(f"{v!r} is not a region of policies/tables/muscles.yaml")
+            return v
+        if typ == "element":
+            if v not in DOCUMENTATION_ELEMENTS:
+                raise ValueError(f"{v!r} is not a documentation element; use one of {list(DOCUMENTATION_ELEMENTS)}")
+            return v
+        if typ == "diagnoses":
+            if not isinstance(v, list):
+                raise ValueError("expected a list of ICD-10-CM codes")
+            codes = []
+            for pattern in v:
+                pattern = str(pattern)
+                found = icd10cm.expand(pattern)
+                if not found or (not pattern.endswith("*") and icd10cm.description(pattern) is None
+                                 and pattern not in self.p.codeset.changes):
+                    raise ValueError(f"{pattern!r} is not an ICD-10-CM code (use 'M54.5*' for a code and all below it)")
+                codes.extend(c for c in found if c not in codes)
+            return codes
+        if typ == "bands":
+            if not isinstance(v, list) or not v:
+                raise ValueError("expected a list of {code, min, max}")
+            out = []
+            for b in v:
+                if not isinstance(b, dict) or set(b) - {"code", "min", "max"} or "code" not in b or "min" not in b:
+                    raise ValueError("each band is {code, min, max (optional: no upper limit)}")
+                out.append({"code": self.value("code", b["code"]), "min": self.value("int", b["min"]),
+                            "max": None if b.get("max") is None else self.value("int", b["max"])})
+            return out
+        raise ValueError(f"kb/families.yaml declares an unknown type {typ!r}")
+
+
+def _ruleset_rules(name: str, rulesets: dict[str, RuleSet], seen: tuple = ()) -> list[tuple[RuleSet, Rule]]:
+    rs = rulesets[name]
+    out = []
+    for inc in rs.includes:
+        if inc in rulesets and inc not in seen:
+            out.extend(_ruleset_rules(inc, rulesets, seen + (name,)))
+    out.extend((rs, r) for r in rs.rules)
+    return out
+
+
+def _later(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _earlier(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def load_policies(root: Path, kb_dir: Path) -> Policies:
+    problems: list[Problem] = []
+    fam_file = kb_dir / "families.yaml"
+    families = (_read_yaml(fam_file, problems) or {}).get("families", {})
+    for name, spec in families.items():
+        if not (kb_dir / "families" / spec.get("file", "")).exists():
+            problems.append(Problem(str(fam_file), f"families.{name}.file", "no such file under kb/families/"))
+    tables = load_tables(root / "tables")
+    vocabulary = Vocabulary(root / "tables" / "muscles.yaml")
+    codeset = icd10cm.CodeSet(root / "tables" / "icd10cm-changes.yaml")
+
+    rulesets, ruleset_files = {}, {}
+    for path in sorted((root / "rulesets").glob("*.yaml")):
+        if path.name.endswith(".cases.yaml"):
+            continue
+        data = _read_yaml(path, problems)
+        if data is None:
+            continue
+        try:
+            rs = RuleSet.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, str(path)))
+            continue
+        if rs.ruleset in rulesets:
+            problems.append(Problem(str(path), "ruleset", f"the rule set {rs.ruleset!r} is also defined in {ruleset_files[rs.ruleset]}"))
+        rulesets[rs.ruleset], ruleset_files[rs.ruleset] = rs, str(path)
+
+    payers, payer_files = {}, {}
+    for path in sorted((root / "payers").glob("*.yaml")):
+        if path.name.endswith(".cases.yaml"):
+            continue
+        data = _read_yaml(path, problems)
+        if data is None:
+            continue
+        try:
+            payer = Payer.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, str(path)))
+            continue
+        if payer.payer != path.stem:
+            problems.append(Problem(str(path), "payer", f"the payer id {payer.payer!r} must match the file name {path.stem!r}"))
+        payers[payer.payer], payer_files[payer.payer] = payer, str(path)
+
+    pol = Policies(root, families, tables, vocabulary, codeset, rulesets, ruleset_files, payers, payer_files)
+    checker = _ParamChecker(pol)
+
+    # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
+    rule_home: dict[str, str] = {}
+    for name, rs in rulesets.items():
+        file = ruleset_files[name]
+        for inc in rs.includes:
+            if inc not in rulesets:
+                problems.append(Problem(file, "includes", f"unknown rule set {inc!r}"))
+        for i, r in enumerate(rs.rules):
+            where = f"rules.{i}"
+            if r.id in rule_home:
+                problems.append(Problem(file, f"{where}.id", f"rule id {r.id!r} is also used in {rule_home[r.id]}; ids are unique"))
+            rule_home[r.id] = file
+            checker.check(r.family, r.params, file, where, problems)
+            for j, c in enumerate(r.citations):
+                if isinstance(c, str) and c not in rs.citations:
+                    problems.append(Problem(file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
+
+    # compose payers
+    for pid, payer in payers.items():
+        file = payer_files[pid]
+        seen_keys = set()
+        for u_i, use in enumerate(payer.uses):
+            uw = f"uses.{u_i}"
+            if use.ruleset not in rulesets:
+                problems.append(Problem(file, f"{uw}.ruleset", f"unknown rule set {use.ruleset!r}; the rule sets are {sorted(rulesets)}"))
+                continue
+            members = _ruleset_rules(use.ruleset, rulesets)
+            ids = {r.id for _, r in members}
+            for rid in list(use.params) + list(use.exclude):
+                if rid not in ids:
+                    problems.append(Problem(file, f"{uw}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
+            version = use.version or use.ruleset
+            for rs, r in members:
+                if r.id in use.exclude:
+                    continue
+                key = (pid, r.id, version)
+                if key in seen_keys:
+                    problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
+                    continue
+                seen_keys.add(key)
+                params = dict(r.params)
+                params.update(use.params.get(r.id, {}))
+                norm = checker.check(r.family, params, file, f"{uw}.params.{r.id}", problems)
+                cites = tuple(use.citations) + tuple(rs.citations[c] if isinstance(c, str) else c
+                                                     for c in r.citations if not isinstance(c, str) or c in rs.citations)
+                start = _later(r.effective.from_, use.from_)
+                end = _earlier(r.effective.through, use.through)
+                if start and end and end < start:
+                    continue  # the rule's own dates and the adoption's do not overlap
+                inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset])
+                pol.instances.append(inst)
+                pol.by_key[key] = inst
+    if problems:
+        raise PolicyError(problems)
+    digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [fam_file]
+    pol.base_digest = _digest(digest_files)
+    return pol
+
+
+def param_display(inst: RuleInstance) -> str:
+    return json.dumps(inst.params, default=str)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def message_fields(template: str) -> list[str]:
+    return _PLACEHOLDER.findall(template)

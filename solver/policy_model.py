@@ -1,0 +1,104 @@
+"""The policy YAML schema: rule sets (rule instances of kb/ families) and payers that compose them."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CATEGORIES = ("code_selection", "units", "modifier", "diagnosis", "documentation", "frequency",
+              "evaluation", "bundling", "coverage")
+RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Citation(Strict):
+    title: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://\S+$")
+    section: str | None = None
+    published: dt.date | None = None
+    last_reviewed: dt.date | None = None
+
+
+class Effective(Strict):
+    from_: dt.date | None = Field(default=None, alias="from")
+    through: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.from_ and self.through and self.through < self.from_:
+            raise ValueError("'through' is before 'from'; the dates are inclusive, fix the order")
+        return self
+
+
+class Rule(Strict):
+    id: str
+    family: str
+    title: str = Field(min_length=1)
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    severity: Literal["error", "warning", "info"]
+    confidence: Literal["high", "medium", "low"]
+    effective: Effective = Effective()
+    params: dict[str, Any] = {}
+    message: str = Field(min_length=1)
+    citations: list[Citation | str] = Field(min_length=1)
+    review: bool = False
+    notes: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not RULE_ID.match(value):
+            raise ValueError("a rule id is lower case words joined by '.' or '-', e.g. cpt.code-by-muscle-count")
+        return value
+
+
+class RuleSet(Strict):
+    ruleset: str
+    title: str
+    description: str | None = None
+    includes: list[str] = []
+    citations: dict[str, Citation] = {}
+    rules: list[Rule] = []
+
+
+class Use(Strict):
+    """One rule set adopted by a payer, optionally for a date range, as a named version, with overrides."""
+
+    ruleset: str
+    version: str | None = None
+    title: str | None = None
+    from_: dt.date | None = Field(default=None, alias="from")
+    through: dt.date | None = None
+    citations: list[Citation] = []
+    params: dict[str, dict[str, Any]] = {}
+    exclude: list[str] = []
+    notes: str | None = None
+
+
+class Payer(Strict):
+    payer: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    name: str
+    kind: Literal["medicare", "commercial"]
+    description: str | None = None
+    uses: list[Use] = Field(min_length=1)
+    notes: str | None = None
+
+
+class Case(Strict):
+    """A YAML test case next to a policy file: an encounter and what the product must answer."""
+
+    name: str
+    rule: str | None = None
+    violates: bool | None = None
+    encounter: dict[str, Any]
+    expect: dict[str, Any] = {}
+
+
+class CaseFile(Strict):
+    defaults: dict[str, Any] = {}
+    cases: list[Case]
