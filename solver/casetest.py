@@ -1,7 +1,7 @@
 """The YAML cases next to the policy files (*.cases.yaml): an encounter and what the product must answer.
 
-Each case may name a rule and say whether the encounter violates it, and may expect an outcome, claim
-lines (each listed field of each listed line must match), finding rule ids present or absent."""
+Each case lists the rules the encounter violates and the rules it passes, and may expect an outcome and
+claim lines (each listed field of each listed line must match)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,19 +47,15 @@ def compare(case: Case, result: dict) -> list[tuple[str, str, str]]:
     """(what, expected, actual) for each expectation the result does not meet."""
     diffs = []
     found = {f["rule"] for f in result["findings"]}
-    if case.rule is not None and case.violates is not None:
-        if (case.rule in found) != case.violates:
-            diffs.append((f"rule {case.rule}", "violated" if case.violates else "not violated",
-                          "violated" if case.rule in found else "not violated"))
+    for rid in case.violates:
+        if rid not in found:
+            diffs.append((f"rule {rid}", "violated", "not violated"))
+    for rid in case.passes:
+        if rid in found:
+            diffs.append((f"rule {rid}", "not violated", "violated"))
     exp = case.expect
     if "outcome" in exp and exp["outcome"] != result["outcome"]:
         diffs.append(("outcome", exp["outcome"], result["outcome"]))
-    for rid in exp.get("findings", []):
-        if rid not in found:
-            diffs.append(("finding", rid, ", ".join(sorted(found)) or "(none)"))
-    for rid in exp.get("no_findings", []):
-        if rid in found:
-            diffs.append(("no finding", rid, "present"))
     if "claim" in exp:
         got = result["claim"]
         if len(exp["claim"]) != len(got):
@@ -85,6 +81,8 @@ def run_cases(engine, files: list[Path], console) -> tuple[int, int]:
                 console.print(f"FAIL {path}: {case.name}", markup=False)
                 width = max(len(d[0]) for d in diffs)
                 console.print(f"  {'':{width}}  {'expected':30}  actual", markup=False)
+                if any(d[0].startswith("rule ") for d in diffs):
+                    console.print(f"  {'findings':{width}}  {'':30}  {', '.join(sorted({f['rule'] for f in result['findings']})) or '(none)'}", markup=False)
                 for what, e, a in diffs:
                     console.print(f"  {what:{width}}  {e:30}  {a}", markup=False)
     return failures, total

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 PROCEDURE_CODE = re.compile(r"^(\d{4}[0-9A-Z]|[A-Z]\d{4})$")
 ICD10CM_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
@@ -32,6 +32,18 @@ def _icd10cm_code(value: str) -> str:
     return value
 
 
+def _modifier(value: str) -> str:
+    value = str(value).strip().upper()
+    if not MODIFIER.match(value):
+        raise ValueError(f"{value!r} is not a CPT/HCPCS modifier (two characters, e.g. \"59\" or \"XS\")")
+    return value
+
+
+ProcedureCode = Annotated[str, BeforeValidator(_procedure_code)]
+DiagnosisCode = Annotated[str, BeforeValidator(_icd10cm_code)]
+Modifier = Annotated[str, BeforeValidator(_modifier)]
+
+
 class Injection(Strict):
     muscle: str | None = None
     side: Literal["left", "right", "midline"] | None = None
@@ -42,20 +54,16 @@ class Injection(Strict):
 
 
 class Evaluation(Strict):
-    code: str
+    code: ProcedureCode
     separately_identifiable: bool = False
     new_patient: bool = False
 
-    _code = field_validator("code", mode="before")(_procedure_code)
-
 
 class OtherProcedure(Strict):
-    code: str
+    code: ProcedureCode
     units: int = Field(default=1, ge=1)
     site: str | None = None
     distinct: bool = False
-
-    _code = field_validator("code", mode="before")(_procedure_code)
 
 
 class ConservativeTherapy(Strict):
@@ -90,35 +98,15 @@ class Documentation(Strict):
 
 class PriorSession(Strict):
     date: dt.date
-    code: str
+    code: ProcedureCode
     muscles: list[str] | None = None
-
-    _code = field_validator("code", mode="before")(_procedure_code)
 
 
 class ClaimLine(Strict):
-    code: str
-    modifiers: list[str] = []
+    code: ProcedureCode
+    modifiers: list[Modifier] = []
     units: int = Field(default=1, ge=1)
-    diagnoses: list[str] = []
-
-    _code = field_validator("code", mode="before")(_procedure_code)
-
-    @field_validator("modifiers", mode="before")
-    @classmethod
-    def _modifiers(cls, value):
-        out = []
-        for m in value or []:
-            m = str(m).strip().upper()
-            if not MODIFIER.match(m):
-                raise ValueError(f"{m!r} is not a CPT/HCPCS modifier (two characters, e.g. \"59\" or \"XS\")")
-            out.append(m)
-        return out
-
-    @field_validator("diagnoses", mode="before")
-    @classmethod
-    def _diagnoses(cls, value):
-        return [_icd10cm_code(v) for v in value or []]
+    diagnoses: list[DiagnosisCode] = []
 
 
 class Encounter(Strict):
@@ -127,7 +115,7 @@ class Encounter(Strict):
     date_of_service: dt.date
     patient: str | None = None
     injections: list[Injection] = []
-    diagnoses: list[str] = []
+    diagnoses: list[DiagnosisCode] = []
     evaluation: Evaluation | None = None
     other_procedures: list[OtherProcedure] = []
     documentation: Documentation = Documentation()
@@ -138,8 +126,3 @@ class Encounter(Strict):
     @classmethod
     def _text(cls, value):
         return None if value is None else str(value)
-
-    @field_validator("diagnoses", mode="before")
-    @classmethod
-    def _diagnoses(cls, value):
-        return [_icd10cm_code(v) for v in value or []]

@@ -41,7 +41,7 @@ def pydantic_problems(exc, file: str, record: str | None = None, prefix: str = "
         path = ".".join(str(p) for p in err.get("loc", ()))
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
-        msg = err.get("msg", "invalid")
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling"
         elif err.get("type") == "missing":

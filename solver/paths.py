@@ -1,6 +1,7 @@
 """Where the knowledge base and the policies live: inside the installed package, or beside the source tree."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -14,4 +15,5 @@ def _data_dir(name: str) -> Path:
 
 
 KB_DIR = _data_dir("kb")
-POLICIES_DIR = _data_dir("policies")
+# An analyst may point the product at a policies folder of their own (PAYERKB_POLICIES).
+POLICIES_DIR = Path(os.environ["PAYERKB_POLICIES"]) if os.environ.get("PAYERKB_POLICIES") else _data_dir("policies")

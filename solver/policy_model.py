@@ -93,10 +93,18 @@ class Case(Strict):
     """A YAML test case next to a policy file: an encounter and what the product must answer."""
 
     name: str
-    rule: str | None = None
-    violates: bool | None = None
     encounter: dict[str, Any]
-    expect: dict[str, Any] = {}
+    violates: list[str] = []  # rule ids that must be among the findings
+    passes: list[str] = []  # rule ids that must not be
+    expect: dict[str, Any] = {}  # outcome, claim (lines; each listed field must match)
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value):
+        unknown = set(value) - {"outcome", "claim"}
+        if unknown:
+            raise ValueError(f"unknown expectation(s) {sorted(unknown)}; use outcome and claim")
+        return value
 
 
 class CaseFile(Strict):

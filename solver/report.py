@@ -15,7 +15,10 @@ _SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    con = Console(highlight=False, soft_wrap=False)
+    if not con.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        con = Console(highlight=False, soft_wrap=False, width=160)
+    return con
 
 
 def print_text(results: list[dict]) -> None:
@@ -64,8 +67,8 @@ def print_text(results: list[dict]) -> None:
 def print_policy_list(pol: Policies) -> None:
     con = _console()
     t = Table(show_header=True, header_style="bold")
-    for col in ("payer", "name", "version", "in force", "rules"):
-        t.add_column(col)
+    for col in ("payer", "version", "from", "through", "rules", "title"):
+        t.add_column(col, no_wrap=col != "title")
     for pid in sorted(pol.payers):
         payer = pol.payers[pid]
         by_version: dict[str, list] = {}
@@ -77,9 +80,8 @@ def print_policy_list(pol: Policies) -> None:
             ends = [i.end for i in insts]
             start = None if any(s is None for s in starts) else min(starts)
             end = None if any(e is None for e in ends) else max(ends)
-            span = f"{start or '...'} to {end or 'now'}"
-            title = insts[0].version_title or version
-            t.add_row(pid if first else "", payer.name if first else "", title, span, str(len(insts)))
+            title = insts[0].version_title or payer.name
+            t.add_row(pid if first else "", version, str(start or "-"), str(end or "-"), str(len(insts)), title)
             first = False
     con.print(t)
 

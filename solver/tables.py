@@ -140,7 +140,7 @@ def load_tables(directory: Path) -> Tables:
         path = directory / name
         if path.exists():
             setattr(tables, attr, loader(path, keep, problems))
-            src = directory / (name + ".source.yaml")
+            src = path.with_suffix(".source.yaml")
             if src.exists():
                 tables.sources[name] = _yaml(src, problems)
         else:

@@ -1,0 +1,119 @@
+"""The command line as a user meets it."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import clingo
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "examples" / "encounters.yaml")
+PAYERKB = [sys.executable, "-m", "solver"]
+
+
+def run(*args, stdin=None):
+    return subprocess.run(PAYERKB + [str(a) for a in args], input=stdin, capture_output=True, text=True)
+
+
+def test_check_prints_claim_findings_and_citations_as_text():
+    r = run("check", EXAMPLE)
+    assert r.returncode == 0, r.stderr
+    assert "enc-0001" in r.stdout and "MODIFY" in r.stdout
+    assert "cpt.tpi-code-by-muscle-count" in r.stdout
+    assert "source: " in r.stdout
+
+
+def test_check_json_answers_every_encounter_with_the_contract_fields():
+    r = run("check", EXAMPLE, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [o["encounter"] for o in out] == ["enc-0001", "enc-0002", "enc-0003"]
+    for o in out:
+        assert set(o) >= {"encounter", "payer", "date_of_service", "outcome", "claim", "alternatives", "findings", "policy"}
+        assert o["policy"]["version"].startswith("sha256:")
+        for f in o["findings"]:
+            assert set(f) >= {"rule", "category", "severity", "line", "message", "citations", "evidence"}
+            if f["severity"] == "error":
+                assert f["citations"], f["rule"]
+    first = out[0]
+    assert first["claim"][0]["code"] == "20553" and "50" not in first["claim"][0]["modifiers"]
+    assert all(l["code"] != "99213" for l in first["claim"])  # E/M not separately identifiable: included
+
+
+def test_check_reads_stdin_and_json_lines_in_json_lines_out():
+    enc = {"id": "s-1", "payer": "commercial-default", "date_of_service": "2024-06-10",
+           "injections": [{"muscle": "trapezius", "side": "left", "substance": "lidocaine", "dose": "1 mL"}], "diagnoses": ["M79.12"]}
+    text = json.dumps(enc) + "\n" + json.dumps(dict(enc, id="s-2")) + "\n"
+    r = run("check", "-", "--format", "json", stdin=text)
+    lines = r.stdout.strip().splitlines()
+    assert [json.loads(x)["encounter"] for x in lines] == ["s-1", "s-2"]
+
+
+def test_what_if_another_payer_and_date():
+    r = run("check", EXAMPLE, "--format", "json", "--payer", "commercial-default")
+    assert {o["payer"] for o in json.loads(r.stdout)} == {"commercial-default"}
+    r = run("check", EXAMPLE, "--format", "json", "--date", "2024-03-29")
+    out = json.loads(r.stdout)
+    assert {o["date_of_service"] for o in out} == {"2024-03-29"}
+    assert not any(rid.startswith("lcd.") for rid in out[0]["policy"]["rules"])  # before L39656
+
+
+def test_fail_on_sets_exit_code_one():
+    assert run("check", EXAMPLE, "--fail-on", "error").returncode == 1
+    r = run("check", EXAMPLE, "--format", "json")
+    assert r.returncode == 0
+
+
+def test_policy_list_and_show():
+    r = run("policy", "list")
+    assert r.returncode == 0 and "medicare-cgs" in r.stdout and "commercial-default" in r.stdout
+    assert "2024-04-01" in r.stdout
+    r = run("policy", "show", "medicare-cgs", "--date", "2024-06-10", "--format", "json")
+    rules = {x["rule"]: x for x in json.loads(r.stdout)}
+    assert rules["lcd.tpi-frequency"]["params"]["max_sessions"] == 3
+    assert any("L39656" in c["title"] for c in rules["lcd.tpi-frequency"]["citations"])
+    r = run("policy", "show", "medicare-cgs", "--date", "2024-03-31", "--format", "json")
+    assert "lcd.tpi-frequency" not in {x["rule"] for x in json.loads(r.stdout)}
+
+
+def test_the_policy_cases_pass_through_the_test_command():
+    r = run("test")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " passed, 0 failed" in r.stdout
+
+
+def test_a_failing_case_prints_expected_and_actual_side_by_side(tmp_path):
+    p = tmp_path / "x.cases.yaml"
+    p.write_text("""cases:
+  - name: deliberately wrong
+    violates: [lcd.tpi-frequency]
+    encounter: {payer: medicare-cgs, date_of_service: 2024-06-10,
+                injections: [{muscle: trapezius, side: left, substance: lidocaine, dose: 1 mL}], diagnoses: [M79.12]}
+    expect: {outcome: allow}
+""")
+    r = run("test", p)
+    assert r.returncode == 1
+    assert "FAIL" in r.stderr and "expected" in r.stderr and "actual" in r.stderr
+    assert "rule lcd.tpi-frequency" in r.stderr and "not violated" in r.stderr
+    assert "0 passed, 1 failed" in r.stdout
+
+
+def test_compile_replays_with_plain_clingo(tmp_path):
+    enc = tmp_path / "one.yaml"
+    enc.write_text((ROOT / "examples" / "encounters.yaml").read_text().split("\n- id: enc-0002")[0])
+    facts = tmp_path / "facts.lp"
+    r = run("compile", enc, "-o", facts)
+    assert r.returncode == 0, r.stderr
+    ctl = clingo.Control(["--opt-strategy=usc", "--warn=none"])
+    ctl.load(str(ROOT / "kb" / "main.lp"))
+    ctl.load(str(facts))
+    ctl.ground([("base", [])])
+    models = []
+    ctl.solve(on_model=lambda m: models.append([str(s) for s in m.symbols(shown=True)]))
+    final = models[-1]
+    engine_out = json.loads(run("check", enc, "--format", "json").stdout)[0]
+    rules = {f["rule"] for f in engine_out["findings"]}
+    replay_rules = {s.split('"')[3] for s in final if s.startswith("violation(")}
+    assert replay_rules == rules
+    assert 'line(0,cand,tpi,"20553")' in final
