@@ -17,8 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from solver.encounter import Encounter
-from solver.engine import Engine
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
+
+from solver.encounter import Encounter  # noqa: E402
+from solver.engine import Engine  # noqa: E402
 
 MUSCLES = ["upper trapezius", "levator scapulae", "rhomboid major", "splenius capitis", "sternocleidomastoid",
            "infraspinatus", "quadratus lumborum", "gluteus medius", "piriformis", "paraspinals"]

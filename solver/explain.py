@@ -145,7 +145,7 @@ def _public_line(line: dict) -> dict:
 
 
 def _citations(inst: RuleInstance) -> list[dict]:
-    return [c.model_dump(mode="json", exclude_none=True) for c in inst.citations]
+    return [dict(c) for c in inst.citation_dicts]
 
 
 def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol]) -> dict:

@@ -53,6 +53,14 @@ class RuleInstance:
     def key(self) -> tuple[str, str, str]:
         return (self.payer, self.rule.id, self.version)
 
+    @property
+    def citation_dicts(self) -> list[dict]:
+        cached = self.__dict__.get("_citation_dicts")
+        if cached is None:
+            cached = [c.model_dump(mode="json", exclude_none=True) for c in self.citations]
+            object.__setattr__(self, "_citation_dicts", cached)
+        return cached
+
     def in_force(self, on: dt.date) -> bool:
         return (self.start is None or self.start <= on) and (self.end is None or on <= self.end)
 
@@ -78,6 +86,7 @@ class Policies:
     instances: list[RuleInstance] = field(default_factory=list)
     by_key: dict[tuple[str, str, str], RuleInstance] = field(default_factory=dict)
     base_digest: str = ""
+    _hashes: dict = field(default_factory=dict)
 
     def payer_instances(self, payer: str) -> list[RuleInstance]:
         return [i for i in self.instances if i.payer == payer]
@@ -86,10 +95,15 @@ class Policies:
         return [i for i in self.instances if i.payer == payer and i.in_force(on)]
 
     def version_hash(self, keys: list[tuple[str, str, str]]) -> str:
-        h = hashlib.sha256(self.base_digest.encode())
-        for key in sorted(keys):
-            h.update(json.dumps(self.by_key[key].canonical(), sort_keys=True, default=str).encode())
-        return "sha256:" + h.hexdigest()
+        """A hash of exactly the rule instances (and the tables and knowledge base) that decided a result."""
+        frozen = frozenset(keys)
+        cached = self._hashes.get(frozen)
+        if cached is None:
+            h = hashlib.sha256(self.base_digest.encode())
+            for key in sorted(frozen):
+                h.update(json.dumps(self.by_key[key].canonical(), sort_keys=True, default=str).encode())
+            cached = self._hashes[frozen] = "sha256:" + h.hexdigest()
+        return cached
 
 
 def _read_yaml(path: Path, problems: list[Problem]):
@@ -198,9 +212,8 @@ class _ParamChecker:
             codes = []
             for pattern in v:
                 pattern = str(pattern)
-                found = icd10cm.expand(pattern)
-                if not found or (not pattern.endswith("*") and icd10cm.description(pattern) is None
-                                 and pattern not in self.p.codeset.changes):
+                found = self.p.codeset.expand(pattern)
+                if not found:
                     raise ValueError(f"{pattern!r} is not an ICD-10-CM code (use 'M54.5*' for a code and all below it)")
                 codes.extend(c for c in found if c not in codes)
             return codes
