@@ -19,7 +19,7 @@ from clingo import ast as clingo_ast
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explain import build_result
-from solver.facts import EncounterFacts, encounter_facts, policy_facts
+from solver.facts import EncounterFacts, encounter_facts, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
 
@@ -58,8 +58,8 @@ class Engine:
         self.policies = load_policies(self.policies_dir, self.kb_dir)
         self._program: list = []
         clingo_ast.parse_string(kb_text(self.kb_dir), self._program.append)
-        self._payer_facts = {p: policy_facts(self.policies, {p}) for p in self.policies.payers}
-        self._table_facts = policy_facts(self.policies, set())
+        self._rule_facts = [rule_facts(self.policies, inst) for inst in self.policies.instances]
+        self._table_facts = table_facts(self.policies)
 
     # --- public API --------------------------------------------------------------------------------
     def unknown_payer(self, enc: Encounter) -> Problem | None:
@@ -81,12 +81,12 @@ class Engine:
             for stmt in self._program:
                 builder.add(stmt)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
-        payers = {enc.payer for enc in encounters}
+        in_force = {i.index for enc in encounters for i in self.policies.in_force(enc.payer, enc.date_of_service)}
         with ctl.backend() as backend:
             for sym in self._table_facts:
                 backend.add_rule([backend.add_atom(sym)])
-            for p in payers:
-                for sym in self._payer_facts[p]:
+            for k in sorted(in_force):
+                for sym in self._rule_facts[k]:
                     backend.add_rule([backend.add_atom(sym)])
             for ef in facts:
                 for sym in ef.symbols:
@@ -121,6 +121,8 @@ class Engine:
         Text is produced by clingo's own symbol printer (str(Symbol)), never by formatting input values
         into rules, so the replay reads exactly the atoms the engine adds."""
         ef: EncounterFacts = encounter_facts(self.policies, enc, 0)
-        lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}"]
-        lines += [f"{sym}." for sym in self._table_facts + self._payer_facts[enc.payer] + ef.symbols]
+        rules = [sym for inst in self.policies.in_force(enc.payer, enc.date_of_service) for sym in self._rule_facts[inst.index]]
+        lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}",
+                 "% rule_name(K,Payer,RuleId,Version) names each rule key K of violation/4."]
+        lines += [f"{sym}." for sym in self._table_facts + rules + ef.symbols]
         return "\n".join(lines) + "\n"

@@ -58,8 +58,8 @@ def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> 
     if name == "column1":
         return f"NCCI PTP edit: column 1 {a[0]}, column 2 {a[1]}, modifier indicator {a[2]}"
     if name == "not_covered_by":
-        k = args[0]
-        return f"denial expected under {k.arguments[1].string} ({k.arguments[2].string})"
+        inst = pol.instances[args[0].number]
+        return f"denial expected under {inst.id} ({inst.version})"
     if name == "abn_on_file":
         return "ABN on file"
     if name == "diagnosis":
@@ -149,18 +149,16 @@ def _citations(inst: RuleInstance) -> list[dict]:
 
 
 def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol]) -> dict:
-    applies: list[RuleInstance] = []
+    applies = pol.in_force(enc.payer, enc.date_of_service)
     violations: dict[tuple, dict] = {}
     details: dict[tuple, dict] = defaultdict(dict)
     evidence: dict[tuple, list[Symbol]] = defaultdict(list)
     for s in atoms:
         n = s.name
-        if n == "applies":
-            k = s.arguments[1]
-            applies.append(pol.by_key[tuple(x.string for x in k.arguments)])
-        elif n in ("violation", "evidence", "detail"):
-            x, k, ln = s.arguments[1].name, s.arguments[2], s.arguments[3]
-            key = (x, tuple(a.string for a in k.arguments), ln)
+        if n in ("violation", "evidence", "detail"):
+            args = s.arguments
+            x, ln = args[1].name, args[3]
+            key = (x, args[2].number, ln)
             if n == "violation":
                 violations[key] = {}
             elif n == "evidence":
@@ -180,7 +178,7 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
     for (x, k, ln), _ in sorted(violations.items(), key=lambda kv: (kv[0][0] != "enc", str(kv[0]))):
         if submitted and x == "cand" and any(vx == "sub" and vk == k for (vx, vk, _l) in violations):
             continue  # reported on the submitted line already
-        inst = pol.by_key[k]
+        inst = pol.instances[k]
         line_no = ln.number if x == "sub" else None
         code = sub_lines[line_no]["code"] if line_no else cand_code.get(ln) if x == "cand" else (
             cand_code.get(ln) if ln.type == SymbolType.Function and ln.name != "none" else None)

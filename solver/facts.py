@@ -20,7 +20,7 @@ def fact(name: str, *args) -> Symbol:
 
 
 def rule_key(inst: RuleInstance) -> Symbol:
-    return Function("r", [String(inst.payer), String(inst.rule.id), String(inst.version)])
+    return Number(inst.index)
 
 
 def _param_facts(k: Symbol, family_spec: dict, params: dict) -> list[Symbol]:
@@ -54,20 +54,18 @@ def _scalar(typ: str, v) -> Symbol:
     return String(str(v))
 
 
-def policy_facts(pol: Policies, payers: set[str] | None = None) -> list[Symbol]:
-    """The rule instances (of the given payers) and the code tables, as facts."""
+def rule_facts(pol: Policies, inst: RuleInstance) -> list[Symbol]:
+    """One rule instance as facts: its family, name, category, severity and parameters."""
+    k = rule_key(inst)
+    out = [Function("rule", [k, Function(inst.rule.family)]),
+           Function("rule_name", [k, String(inst.payer), String(inst.rule.id), String(inst.version)]),
+           Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
+    return out + _param_facts(k, pol.families[inst.rule.family], inst.params)
+
+
+def table_facts(pol: Policies) -> list[Symbol]:
+    """The code tables as facts."""
     out: list[Symbol] = []
-    for inst in pol.instances:
-        if payers is not None and inst.payer not in payers:
-            continue
-        k = rule_key(inst)
-        out += [Function("rule", [k, Function(inst.rule.family)]), Function("rule_payer", [k, String(inst.payer)]),
-                Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
-        if inst.start:
-            out.append(Function("rule_from", [k, Number(day_number(inst.start))]))
-        if inst.end:
-            out.append(Function("rule_through", [k, Number(day_number(inst.end))]))
-        out += _param_facts(k, pol.families[inst.rule.family], inst.params)
     t = pol.tables
     for g, codes in t.code_groups.items():
         out += [fact("codeset_group", g, c) for c in codes]
@@ -115,6 +113,8 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     f("encounter")
     f("payer", enc.payer)
     f("dos", day_number(dos))
+    for inst in pol.in_force(enc.payer, dos):
+        f("applies", Number(inst.index))
 
     slots: set[str] = set()
     for i, inj in enumerate(enc.injections, start=1):

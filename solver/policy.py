@@ -44,6 +44,7 @@ class RuleInstance:
     start: dt.date | None
     end: dt.date | None
     source: str
+    index: int = 0  # the rule key K of the knowledge base
 
     @property
     def id(self) -> str:
@@ -87,12 +88,18 @@ class Policies:
     by_key: dict[tuple[str, str, str], RuleInstance] = field(default_factory=dict)
     base_digest: str = ""
     _hashes: dict = field(default_factory=dict)
+    _in_force: dict = field(default_factory=dict)
 
     def payer_instances(self, payer: str) -> list[RuleInstance]:
         return [i for i in self.instances if i.payer == payer]
 
     def in_force(self, payer: str, on: dt.date) -> list[RuleInstance]:
-        return [i for i in self.instances if i.payer == payer and i.in_force(on)]
+        """Effective dating, done once: the payer's rule instances in force on a date (dates inclusive)."""
+        key = (payer, on)
+        cached = self._in_force.get(key)
+        if cached is None:
+            cached = self._in_force[key] = [i for i in self.instances if i.payer == payer and i.in_force(on)]
+        return cached
 
     def version_hash(self, keys: list[tuple[str, str, str]]) -> str:
         """A hash of exactly the rule instances (and the tables and knowledge base) that decided a result."""
@@ -343,7 +350,8 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                 end = _earlier(r.effective.through, use.through)
                 if start and end and end < start:
                     continue  # the rule's own dates and the adoption's do not overlap
-                inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset])
+                inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset],
+                                    index=len(pol.instances))
                 pol.instances.append(inst)
                 pol.by_key[key] = inst
     if problems:

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from solver.encounter import Encounter
 from solver.policy import Policies
 
 _OUTCOME_STYLE = {"allow": "bold green", "modify": "bold yellow", "review": "bold magenta", "deny": "bold red", "error": "bold red"}
@@ -87,14 +86,9 @@ def print_policy_list(pol: Policies) -> None:
 
 
 def policy_rules(engine, payer: str, on: dt.date) -> list[dict]:
-    """The rules in force, as the knowledge base's own dating decides them (an empty encounter)."""
-    probe = Encounter(id="policy-show", payer=payer, date_of_service=on)
-    result = engine.check(probe)
-    in_force = set(result["policy"]["rules"])
+    """The rules in force on a date, as the checks see them (Policies.in_force)."""
     out = []
     for inst in engine.policies.in_force(payer, on):
-        if inst.id not in in_force:
-            continue
         out.append({"rule": inst.id, "family": inst.rule.family, "title": inst.rule.title, "category": inst.rule.category,
                     "severity": inst.rule.severity, "confidence": inst.rule.confidence, "version": inst.version,
                     "from": inst.start.isoformat() if inst.start else None, "through": inst.end.isoformat() if inst.end else None,

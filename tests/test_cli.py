@@ -114,6 +114,11 @@ def test_compile_replays_with_plain_clingo(tmp_path):
     final = models[-1]
     engine_out = json.loads(run("check", enc, "--format", "json").stdout)[0]
     rules = {f["rule"] for f in engine_out["findings"]}
-    replay_rules = {s.split('"')[3] for s in final if s.startswith("violation(")}
+    names = {}
+    for line in facts.read_text().splitlines():
+        if line.startswith("rule_name("):
+            k, rest = line[len("rule_name("):].split(",", 1)
+            names[k] = rest.split('"')[3]
+    replay_rules = {names[s.split(",")[2]] for s in final if s.startswith("violation(")}
     assert replay_rules == rules
     assert 'line(0,cand,tpi,"20553")' in final
