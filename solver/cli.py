@@ -3,6 +3,7 @@ met; 2 bad input or bad policy, one line per problem naming file, record and fie
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import sys
 from enum import Enum
@@ -78,6 +79,8 @@ def check(
 
     when = _parse_date(date, "--date")
     engine = _engine()
+    gc.freeze()  # the engine's long-lived objects; bulk reading and solving make garbage the collector need not scan
+    gc.disable()
     if payer and payer not in engine.policies.payers:
         _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
     records, problems, json_lines = [], [], False

@@ -81,12 +81,16 @@ class Engine:
             for stmt in self._program:
                 builder.add(stmt)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
-        in_force = {i.index for enc in encounters for i in self.policies.in_force(enc.payer, enc.date_of_service)}
+        sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
+        in_force = {k for s in sets for k in self.policies.set_members(s)}
         with ctl.backend() as backend:
             for sym in self._table_facts:
                 backend.add_rule([backend.add_atom(sym)])
             for k in sorted(in_force):
                 for sym in self._rule_facts[k]:
+                    backend.add_rule([backend.add_atom(sym)])
+            for s in sorted(sets):
+                for sym in self._set_facts(s):
                     backend.add_rule([backend.add_atom(sym)])
             for ef in facts:
                 for sym in ef.symbols:
@@ -115,13 +119,18 @@ class Engine:
         tm.encounters += len(encounters)
         return results
 
+    def _set_facts(self, set_id: int) -> list[clingo.Symbol]:
+        return [clingo.Function("rule_set_member", [clingo.Number(set_id), clingo.Number(k)])
+                for k in self.policies.set_members(set_id)]
+
     def facts_program(self, enc: Encounter) -> str:
         """The facts of one encounter and its payer's policy, as text for `clingo kb/main.lp facts.lp`.
 
         Text is produced by clingo's own symbol printer (str(Symbol)), never by formatting input values
         into rules, so the replay reads exactly the atoms the engine adds."""
         ef: EncounterFacts = encounter_facts(self.policies, enc, 0)
-        rules = [sym for inst in self.policies.in_force(enc.payer, enc.date_of_service) for sym in self._rule_facts[inst.index]]
+        set_id = self.policies.in_force_set(enc.payer, enc.date_of_service)
+        rules = [sym for k in self.policies.set_members(set_id) for sym in self._rule_facts[k]] + self._set_facts(set_id)
         lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}",
                  "% rule_name(K,Payer,RuleId,Version) names each rule key K of violation/4."]
         lines += [f"{sym}." for sym in self._table_facts + rules + ef.symbols]

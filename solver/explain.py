@@ -96,21 +96,20 @@ def _line_text(line: dict) -> str:
     return line["code"] + (f"-{mods}" if mods else "") + (f" x{line['units']}" if line["units"] != 1 else "")
 
 
-def _claim_lines(atoms: list[Symbol], enc: Encounter, ef: EncounterFacts) -> list[dict]:
+def _claim_lines(line_atoms: list[tuple[str, list[Symbol]]], enc: Encounter, ef: EncounterFacts) -> list[dict]:
     lines: dict[Symbol, dict] = {}
-    for s in atoms:
-        if s.name in ("line", "line_units", "line_modifier", "line_diagnosis") and s.arguments[1].name == "cand":
-            slot = s.arguments[2]
-            ln = lines.setdefault(slot, {"code": None, "modifiers": [], "units": 1, "diagnoses": []})
-            v = _py(s.arguments[3])
-            if s.name == "line":
-                ln["code"] = v
-            elif s.name == "line_units":
-                ln["units"] = v
-            elif s.name == "line_modifier":
-                ln["modifiers"].append(v)
-            else:
-                ln["diagnoses"].append(v)
+    for name, args in line_atoms:
+        slot = args[2]
+        ln = lines.setdefault(slot, {"code": None, "modifiers": [], "units": 1, "diagnoses": []})
+        v = _py(args[3])
+        if name == "line":
+            ln["code"] = v
+        elif name == "line_units":
+            ln["units"] = v
+        elif name == "line_modifier":
+            ln["modifiers"].append(v)
+        else:
+            ln["diagnoses"].append(v)
     rank = {d: i for i, d in enumerate(enc.diagnoses)}
     for ln in lines.values():
         ln["modifiers"].sort(key=lambda m: (MODIFIER_ORDER.get(m, 99), m))
@@ -153,21 +152,25 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
     violations: dict[tuple, dict] = {}
     details: dict[tuple, dict] = defaultdict(dict)
     evidence: dict[tuple, list[Symbol]] = defaultdict(list)
+    line_atoms = []
     for s in atoms:
         n = s.name
+        args = s.arguments
+        if n.startswith("line"):
+            line_atoms.append((n, args))
+            continue
         if n in ("violation", "evidence", "detail"):
-            args = s.arguments
             x, ln = args[1].name, args[3]
             key = (x, args[2].number, ln)
             if n == "violation":
                 violations[key] = {}
             elif n == "evidence":
-                evidence[key].append(s.arguments[4])
+                evidence[key].append(args[4])
             else:
                 d = details[key]
-                name, val = s.arguments[4].name, _py(s.arguments[5])
+                name, val = args[4].name, _py(args[5])
                 d[name] = val if name not in d or d[name] == val else f"{d[name]}, {val}"
-    claim = _claim_lines(atoms, enc, ef)
+    claim = _claim_lines(line_atoms, enc, ef)
     submitted = enc.claim is not None
     sub_lines = {n: {"code": l.code, "modifiers": l.modifiers, "units": l.units} for n, l in enumerate(enc.claim or [], start=1)}
     cand_code = {line["slot"]: line["code"] for line in claim}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from clingo import Function, Number, String, Supremum, Symbol
 
@@ -13,6 +14,16 @@ from solver.policy import Policies, RuleInstance
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
 _SUB, _CAND = Function("sub"), Function("cand")
+
+
+_string = lru_cache(maxsize=8192)(String)
+_number = lru_cache(maxsize=4096)(Number)
+
+
+def _sym(a) -> Symbol:
+    if isinstance(a, Symbol):
+        return a
+    return _number(a) if isinstance(a, int) else _string(str(a))
 
 
 def fact(name: str, *args) -> Symbol:
@@ -95,9 +106,13 @@ class EncounterFacts:
 def _substance_classes(pol: Policies, substance: str | None) -> list[str]:
     if substance is None or not substance.strip():
         return []
+    return _classes(pol.tables.substance_terms_key, substance)
+
+
+@lru_cache(maxsize=4096)
+def _classes(terms: tuple, substance: str) -> list[str]:
     text = " " + " ".join(substance.lower().replace("-", " ").replace(",", " ").split()) + " "
-    found = [cls for cls, terms in pol.tables.substance_terms.items()
-             if any(f" {t.replace('-', ' ')} " in text for t in terms)]
+    found = [cls for cls, words in terms if any(f" {t.replace('-', ' ')} " in text for t in words)]
     return found or ["other"]
 
 
@@ -107,14 +122,13 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     add = ef.symbols.append
 
     def f(name, *args):
-        add(Function(name, [E] + [a if isinstance(a, Symbol) else (Number(a) if isinstance(a, int) else String(str(a))) for a in args]))
+        add(Function(name, [E, *map(_sym, args)]))
 
     dos = enc.date_of_service
     f("encounter")
     f("payer", enc.payer)
     f("dos", day_number(dos))
-    for inst in pol.in_force(enc.payer, dos):
-        f("applies", Number(inst.index))
+    f("encounter_rules", pol.in_force_set(enc.payer, dos))
 
     slots: set[str] = set()
     for i, inj in enumerate(enc.injections, start=1):

@@ -38,6 +38,7 @@ class Vocabulary:
         self.muscles: dict[str, dict] = {}
         self.lookup: dict[str, tuple[str, str]] = {}  # name -> (muscle id, region)
         self.unnamed: set[str] = set()
+        self._cache: dict[str | None, MuscleMatch] = {}
         for i, m in enumerate(data.get("muscles") or []):
             mid, region = m.get("id"), m.get("region")
             if not mid or region not in self.regions:
@@ -69,6 +70,12 @@ class Vocabulary:
         return t
 
     def match(self, text: str | None) -> MuscleMatch:
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._cache[text] = self._match(text)
+        return cached
+
+    def _match(self, text: str | None) -> MuscleMatch:
         if text is None or not str(text).strip():
             return MuscleMatch(None, None, False, "", True)
         t = self._norm(text)

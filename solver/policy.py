@@ -89,6 +89,8 @@ class Policies:
     base_digest: str = ""
     _hashes: dict = field(default_factory=dict)
     _in_force: dict = field(default_factory=dict)
+    _sets: dict = field(default_factory=dict)
+    _set_list: list = field(default_factory=list)
 
     def payer_instances(self, payer: str) -> list[RuleInstance]:
         return [i for i in self.instances if i.payer == payer]
@@ -100,6 +102,16 @@ class Policies:
         if cached is None:
             cached = self._in_force[key] = [i for i in self.instances if i.payer == payer and i.in_force(on)]
         return cached
+
+    def in_force_set(self, payer: str, on: dt.date) -> int:
+        """A small integer naming the set of rule instances in force (shared by encounters with the same set)."""
+        keys = tuple(i.index for i in self.in_force(payer, on))
+        return self._sets.setdefault(keys, len(self._sets))
+
+    def set_members(self, set_id: int) -> tuple[int, ...]:
+        if not self._set_list or len(self._set_list) != len(self._sets):
+            self._set_list[:] = sorted(self._sets, key=self._sets.get)
+        return self._set_list[set_id]
 
     def version_hash(self, keys: list[tuple[str, str, str]]) -> str:
         """A hash of exactly the rule instances (and the tables and knowledge base) that decided a result."""

@@ -44,6 +44,10 @@ class Tables:
     mpfs: dict[str, dict[str, str]] = field(default_factory=dict)
     sources: dict[str, dict] = field(default_factory=dict)
 
+    @property
+    def substance_terms_key(self) -> tuple:
+        return tuple((k, tuple(v)) for k, v in self.substance_terms.items())
+
     def known_codes(self) -> set[str]:
         return {c for codes in self.code_groups.values() for c in codes}
 
