@@ -136,7 +136,7 @@ def policy_show(
         _fail([Problem("(command line)", "PAYER", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
     rules = policy_rules(engine, payer, when)
     if fmt is Format.json:
-        typer.echo(json.dumps(rules, indent=2))
+        typer.echo(json.dumps(rules, indent=2, default=str))
     else:
         print_policy_show(engine.policies, payer, when, rules)
 

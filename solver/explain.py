@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from clingo import Symbol, SymbolType
 
-from solver.dates import from_day_number
+from solver.dates import day_number, from_day_number
 from solver.encounter import Encounter
 from solver.facts import EncounterFacts
 from solver.policy import Policies, RuleInstance
@@ -76,6 +76,8 @@ def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> 
             i = args[0].arguments[0].number
             return f"injection {i} ({ef.injections.get(i) or 'no muscle'}): {a[1]} not documented"
         el = args[0]
+        if el.type == SymbolType.Function and el.name == "therapy_weeks":
+            return f"conservative therapy for at least {el.arguments[0].number} weeks not documented"
         if el.type == SymbolType.Function and el.name == "one_of":
             return f"one of: {el.arguments[0].string} (none documented)"
         return f"not documented: {a[0]}"
@@ -195,6 +197,10 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         ev = [_render(t, enc, ef, pol) for t in evidence.get((x, k, ln), [])]
         if line_no:
             ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
+        if inst.start and inst.rule.family == "sessions_per_window":
+            start = day_number(inst.start)
+            if any(t.name == "prior_session" and t.arguments[0].arguments[0].number < start for t in evidence.get((x, k, ln), [])):
+                ev.append(f"sessions before this policy's start ({inst.start.isoformat()}) are counted (set count_from to change this)")
         f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
              "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
              "confidence": inst.rule.confidence, "policy_version": inst.version}

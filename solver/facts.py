@@ -58,6 +58,8 @@ def _param_facts(k: Symbol, family_spec: dict, params: dict) -> list[Symbol]:
 def _scalar(typ: str, v) -> Symbol:
     if typ == "slot":
         return Function(v)
+    if typ == "date":
+        return Number(day_number(v))
     if isinstance(v, bool):
         return Number(int(v))
     if isinstance(v, int):
@@ -203,6 +205,8 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     for el, on in elements.items():
         if on:
             f("documented", el)
+    if ct.weeks is not None:
+        f("conservative_therapy_weeks", ct.weeks)
     pr = doc.prior_relief
     if pr and pr.percent is not None and pr.weeks is not None:
         f("prior_relief", math.floor(pr.percent), math.floor(pr.weeks))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +190,13 @@ class _ParamChecker:
             return v
         if typ == "str":
             return str(v)
+        if typ == "date":
+            if isinstance(v, dt.date):
+                return v
+            try:
+                return dt.date.fromisoformat(str(v))
+            except ValueError:
+                raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
         if typ == "bool":
             if not isinstance(v, bool):
                 raise ValueError(f"{v!r} is not true or false")
@@ -371,14 +377,3 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [fam_file]
     pol.base_digest = _digest(digest_files)
     return pol
-
-
-def param_display(inst: RuleInstance) -> str:
-    return json.dumps(inst.params, default=str)
-
-
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def message_fields(template: str) -> list[str]:
-    return _PLACEHOLDER.findall(template)
