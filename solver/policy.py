@@ -148,7 +148,9 @@ class _ParamChecker:
     def __init__(self, policies: Policies):
         self.p = policies
 
-    def check(self, family: str, params: dict, file: str, where: str, problems: list[Problem]) -> dict:
+    def check(self, family: str, params: dict, file: str, where: str, problems: list[Problem], params_at: str | None = None) -> dict:
+        """Problems name `{where}.family` and `{params_at}.{name}` (params_at defaults to `{where}.params`)."""
+        params_at = params_at or f"{where}.params"
         spec = self.p.families.get(family)
         if spec is None:
             problems.append(Problem(file, f"{where}.family", f"unknown family {family!r}; the families are listed in kb/families.yaml"))
@@ -157,16 +159,16 @@ class _ParamChecker:
         out = {}
         for name in params:
             if name not in declared:
-                problems.append(Problem(file, f"{where}.params.{name}", f"unknown parameter for family {family}; it takes {sorted(declared) or 'no parameters'}"))
+                problems.append(Problem(file, f"{params_at}.{name}", f"unknown parameter for family {family}; it takes {sorted(declared) or 'no parameters'}"))
         for name, (typ, optional) in declared.items():
             if name not in params or params[name] is None:
                 if not optional:
-                    problems.append(Problem(file, f"{where}.params.{name}", f"required parameter of family {family} ({typ}) is missing"))
+                    problems.append(Problem(file, f"{params_at}.{name}", f"required parameter of family {family} ({typ}) is missing"))
                 continue
             try:
                 out[name] = self.value(typ, params[name])
             except ValueError as exc:
-                problems.append(Problem(file, f"{where}.params.{name}", str(exc)))
+                problems.append(Problem(file, f"{params_at}.{name}", str(exc)))
         return out
 
     def value(self, typ: str, v: Any):
@@ -285,17 +287,33 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     codeset = icd10cm.CodeSet(root / "tables" / "icd10cm-changes.yaml")
 
     rulesets, ruleset_files = {}, {}
+    unvalidated: list[tuple[str, dict, str, str]] = []
+    position: dict[tuple[str, str], int] = {}  # (rule set, rule id) -> index of the rule in its file
     for path in sorted((root / "rulesets").glob("*.yaml")):
         if path.name.endswith(".cases.yaml"):
             continue
         data = _read_yaml(path, problems)
         if data is None:
             continue
+        if not isinstance(data, dict):
+            problems.append(Problem(str(path), "(file)", "a rule set is a mapping with ruleset, title and rules"))
+            continue
+        raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
         try:
-            rs = RuleSet.model_validate(data)
+            rs = RuleSet.model_validate({**data, "rules": []})
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, str(path)))
             continue
+        good = []
+        for i, raw in enumerate(raw_rules):  # each rule on its own, so every error of every rule is reported
+            try:
+                good.append(Rule.model_validate(raw))
+                position[(data.get("ruleset"), good[-1].id)] = i
+            except ValidationError as exc:
+                problems.extend(pydantic_problems(exc, str(path), prefix=f"rules.{i}"))
+                if isinstance(raw, dict) and raw.get("family") and isinstance(raw.get("params", {}), dict):
+                    unvalidated.append((raw["family"], raw.get("params") or {}, str(path), f"rules.{i}"))
+        rs = rs.model_copy(update={"rules": good})
         if rs.ruleset in rulesets:
             problems.append(Problem(str(path), "ruleset", f"the rule set {rs.ruleset!r} is also defined in {ruleset_files[rs.ruleset]}"))
         rulesets[rs.ruleset], ruleset_files[rs.ruleset] = rs, str(path)
@@ -320,18 +338,25 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     checker = _ParamChecker(pol)
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
+    for family, params, file, where in unvalidated:  # rules with other errors: their params are checked too
+        checker.check(family, params, file, where, problems)
     rule_home: dict[str, str] = {}
+    normalized: dict[str, dict] = {}
+    broken: set[str] = set()
     for name, rs in rulesets.items():
         file = ruleset_files[name]
         for inc in rs.includes:
             if inc not in rulesets:
                 problems.append(Problem(file, "includes", f"unknown rule set {inc!r}"))
-        for i, r in enumerate(rs.rules):
-            where = f"rules.{i}"
+        for r in rs.rules:
+            where = f"rules.{position[(name, r.id)]}"
             if r.id in rule_home:
                 problems.append(Problem(file, f"{where}.id", f"rule id {r.id!r} is also used in {rule_home[r.id]}; ids are unique"))
             rule_home[r.id] = file
-            checker.check(r.family, r.params, file, where, problems)
+            before = len(problems)
+            normalized[r.id] = checker.check(r.family, r.params, file, where, problems)
+            if len(problems) > before:
+                broken.add(r.id)
             for j, c in enumerate(r.citations):
                 if isinstance(c, str) and c not in rs.citations:
                     problems.append(Problem(file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
@@ -352,16 +377,18 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                     problems.append(Problem(file, f"{uw}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
             version = use.version or use.ruleset
             for rs, r in members:
-                if r.id in use.exclude:
+                if r.id in use.exclude or r.id in broken:
                     continue
                 key = (pid, r.id, version)
                 if key in seen_keys:
                     problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
                     continue
                 seen_keys.add(key)
-                params = dict(r.params)
-                params.update(use.params.get(r.id, {}))
-                norm = checker.check(r.family, params, file, f"{uw}.params.{r.id}", problems)
+                if r.id in use.params:  # an override: check the rule's params as this payer sets them
+                    norm = checker.check(r.family, {**r.params, **use.params[r.id]}, file, uw, problems,
+                                         params_at=f"{uw}.params.{r.id}")
+                else:
+                    norm = normalized[r.id]
                 cites = tuple(use.citations) + tuple(rs.citations[c] if isinstance(c, str) else c
                                                      for c in r.citations if not isinstance(c, str) or c in rs.citations)
                 start = _later(r.effective.from_, use.from_)
