@@ -73,7 +73,7 @@ def check(
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Processes to use for large inputs (default: every core)."),
 ):
     """Check encounters: findings, the corrected or derived claim, and the outcome."""
-    from solver.batch import apply_overrides, run
+    from solver.batch import Job, run
     from solver.reading import read_file
     from solver.report import print_text
 
@@ -83,34 +83,29 @@ def check(
     gc.disable()
     if payer and payer not in engine.policies.payers:
         _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
-    records, problems, json_lines = [], [], False
+    records, problems = [], []
     for path in files:
         try:
-            for rec in read_file(path):
-                apply_overrides(rec, payer, when)
-                json_lines = json_lines or rec.json_lines
-                records.append(rec)
+            records.extend(read_file(path))
         except PayerkbError as exc:
             problems.extend(exc.problems)
-    answered = run(engine, records, jobs)
-    for rec, res in answered:
-        if res.get("outcome") == "error":
-            problems.extend(Problem(e["file"], e["field"], e["message"], e["record"]) for e in res["errors"])
-    results = [res for _rec, res in answered]
-    if fmt is Format.json:
-        out = sys.stdout
-        if json_lines:
-            out.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in results))
-        else:
-            out.write(json.dumps(results, indent=2) + "\n")
+    json_lines = any(rec.json_lines for rec in records)
+    as_json = fmt is Format.json
+    answered = run(Job(engine, payer, when, as_json), records, jobs)
+    for record_problems, _res in answered:
+        problems.extend(record_problems)
+    if as_json:
+        lines = [res for _p, res in answered]
+        sys.stdout.write("".join(line + "\n" for line in lines) if json_lines else "[" + ",\n".join(lines) + "]\n")
     else:
-        print_text(results)
+        print_text([res for _p, res in answered])
     for p in problems:
         err.print(f"error: {p}", markup=False)
     if problems:
         raise typer.Exit(2)
     if fail_on:
         levels = {"error"} if fail_on is FailOn.error else {"error", "warning"}
+        results = [json.loads(r) for _p, r in answered] if as_json else [r for _p, r in answered]
         if any(f["severity"] in levels for r in results for f in r.get("findings", []) if not f.get("corrected")):
             raise typer.Exit(1)
 
@@ -171,7 +166,7 @@ def compile_facts(
         _fail(exc.problems)
     if len(records) != 1:
         _fail([Problem(encounter, "(file)", f"holds {len(records)} encounters; compile takes exactly one")])
-    rec = records[0]
+    rec = records[0].resolve()
     if rec.problems:
         _fail(rec.problems)
     bad = engine.unknown_payer(rec.encounter)

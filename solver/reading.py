@@ -42,10 +42,26 @@ class Record:
     encounter: Encounter | None = None
     problems: list[Problem] | None = None
     json_lines: bool = False
+    line: str | None = None  # a JSON Lines record not parsed yet: resolve() parses and validates it
+
+    def resolve(self) -> "Record":
+        """Parse and validate a deferred JSON Lines record (done where the record is answered)."""
+        if self.line is None:
+            return self
+        line, self.line = self.line, None
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            self.problems = [Problem(self.source, "(record)", f"not valid JSON: {exc.msg} at column {exc.colno}; fix this line", f"line {self.index}")]
+            return self
+        done = _validate(raw, self.source, self.index, True)
+        self.raw_id, self.encounter, self.problems = done.raw_id, done.encounter, done.problems
+        return self
 
     @property
     def label(self) -> str:
-        return f"record {self.index}" + (f" (id {self.raw_id})" if self.raw_id else "")
+        kind = "line" if self.json_lines else "record"
+        return f"{kind} {self.index}" + (f" (id {self.raw_id})" if self.raw_id else "")
 
 
 def _validate(raw, source: str, index: int, json_lines: bool) -> Record:
@@ -71,15 +87,8 @@ def read_text(text: str, source: str) -> Iterator[Record]:
     stripped = text.lstrip()
     if source.endswith((".jsonl", ".ndjson")) or (stripped.startswith("{") and _looks_like_json_lines(text)):
         for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Record(source, n, None, problems=[Problem(source, "(record)", f"not valid JSON: {exc.msg} at column {exc.colno}; fix this line", f"line {n}")], json_lines=True)
-                continue
-            rec = _validate(raw, source, n, True)
-            yield rec
+            if line.strip():
+                yield Record(source, n, None, json_lines=True, line=line)
         return
     try:
         data = json.loads(text) if stripped.startswith(("{", "[")) else load_yaml(text)
