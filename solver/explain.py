@@ -13,6 +13,20 @@ from solver.policy import Policies, RuleInstance
 
 MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
 SLOT_ORDER = {"tpi": 0, "dry_needling": 1, "em": 2, "proc": 3, "extra": 4}
+ELEMENT_TEXT = {
+    "trigger_points_on_exam": "trigger points on exam (taut band, hyperirritable spot, referred pain)",
+    "focal_muscle_pain": "focal skeletal-muscle pain",
+    "conservative_therapy_tried": "conservative therapy tried",
+    "conservative_therapy_failed": "failed conservative therapy",
+    "conservative_therapy_ongoing": "an ongoing conservative / home-exercise program",
+    "pain_scores_before_after": "pain scores before and after the injection",
+    "pain_scores_same_scale": "the pain scale used",
+    "prior_relief_documented": "the response to the previous TPI",
+    "prior_relief_same_scale": "prior relief measured on the same scale",
+    "prior_relief_dated": "dated measurements of the prior relief",
+    "functional_limitation": "functional limitation / limited movement",
+    "abn_on_file": "an ABN on file",
+}
 _STATUS_TEXT = {"header": "a header code, not billable", "invalid": "not an ICD-10-CM code in force"}
 
 
@@ -79,8 +93,9 @@ def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> 
         if el.type == SymbolType.Function and el.name == "therapy_weeks":
             return f"conservative therapy for at least {el.arguments[0].number} weeks not documented"
         if el.type == SymbolType.Function and el.name == "one_of":
-            return f"one of: {el.arguments[0].string} (none documented)"
-        return f"not documented: {a[0]}"
+            name = el.arguments[0].string
+            return f"one of: {ELEMENT_TEXT.get(name, name)}"
+        return f"not documented: {ELEMENT_TEXT.get(a[0], a[0])}"
     if name == "relief":
         return f"prior relief documented: {a[0]}% for {a[1]} weeks"
     if name == "no_relief_documented":
@@ -195,6 +210,9 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         except (ValueError, IndexError):
             message = inst.rule.message
         ev = [_render(t, enc, ef, pol) for t in evidence.get((x, k, ln), [])]
+        alternatives = [e[len("one of: "):] for e in ev if e.startswith("one of: ")]
+        if alternatives:
+            ev = [e for e in ev if not e.startswith("one of: ")] + [f"none of these documented (one is needed): {'; '.join(alternatives)}"]
         if line_no:
             ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
         if inst.start and inst.rule.family == "sessions_per_window":
