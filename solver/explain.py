@@ -12,6 +12,7 @@ from solver.facts import EncounterFacts
 from solver.policy import Policies, RuleInstance
 
 MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 SLOT_ORDER = {"tpi": 0, "dry_needling": 1, "em": 2, "proc": 3, "extra": 4}
 ELEMENT_TEXT = {
     "trigger_points_on_exam": "trigger points on exam (taut band, hyperirritable spot, referred pain)",
@@ -164,9 +165,60 @@ def _citations(inst: RuleInstance) -> list[dict]:
     return [dict(c) for c in inst.citation_dicts]
 
 
+def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, ln: Symbol, details: dict,
+             terms: list[Symbol], sub_lines: dict, cand_code: dict, cand_rule_ids: set) -> dict:
+    """One finding: the rule's YAML (message, citations, severity) filled from the violation's details and evidence."""
+    inst = pol.instances[k]
+    line_no = ln.number if x == "sub" else None
+    code = sub_lines[line_no]["code"] if line_no else cand_code.get(ln)
+    fields = _Missing(details)
+    fields.setdefault("code", code or "the service")
+    fields.setdefault("line", line_no or "")
+    try:
+        message = inst.rule.message.format_map(fields)
+    except (ValueError, IndexError):
+        message = inst.rule.message
+    ev = [_render(t, enc, ef, pol) for t in terms]
+    alternatives = [e[len("one of: "):] for e in ev if e.startswith("one of: ")]
+    if alternatives:
+        ev = [e for e in ev if not e.startswith("one of: ")] + [f"none of these documented (one is needed): {'; '.join(alternatives)}"]
+    if line_no:
+        ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
+    if inst.start and inst.rule.family == "sessions_per_window":
+        start = day_number(inst.start)
+        if any(t.name == "prior_session" and t.arguments[0].arguments[0].number < start for t in terms):
+            ev.append(f"sessions before this policy's start ({inst.start.isoformat()}) are counted (set count_from to change this)")
+    f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
+         "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
+         "confidence": inst.rule.confidence, "policy_version": inst.version}
+    if inst.rule.review:
+        f["review"] = True
+    if x == "sub":
+        f["corrected"] = k not in cand_rule_ids
+    return f
+
+
+def _unknown_muscle(text: str) -> dict:
+    return {"rule": "vocabulary.unknown-muscle", "category": "documentation", "severity": "warning",
+            "line": None, "code": None, "confidence": "high", "policy_version": None,
+            "message": f"{text!r} is not a muscle the vocabulary knows, so it was not counted; correct the name or add it to policies/tables/muscles.yaml.",
+            "citations": [], "evidence": [f"injection documented as {text!r}"]}
+
+
+def outcome_of(findings: list[dict]) -> str:
+    """deny: an error no coding fixes; review: a point for a person; modify: coding errors the claim fixes; else allow."""
+    if any(f["severity"] == "error" and not f.get("corrected") for f in findings):
+        return "deny"
+    if any(f.get("review") for f in findings):
+        return "review"
+    if any(f["severity"] == "error" and f.get("corrected") for f in findings):
+        return "modify"
+    return "allow"
+
+
 def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol]) -> dict:
     applies = pol.in_force(enc.payer, enc.date_of_service)
-    violations: dict[tuple, dict] = {}
+    violations: set[tuple] = set()
     details: dict[tuple, dict] = defaultdict(dict)
     evidence: dict[tuple, list[Symbol]] = defaultdict(list)
     line_atoms = []
@@ -176,83 +228,37 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         if n.startswith("line"):
             line_atoms.append((n, args))
             continue
-        if n in ("violation", "evidence", "detail"):
-            x, ln = args[1].name, args[3]
-            key = (x, args[2].number, ln)
-            if n == "violation":
-                violations[key] = {}
-            elif n == "evidence":
-                evidence[key].append(args[4])
-            else:
-                d = details[key]
-                name, val = args[4].name, _py(args[5])
-                d[name] = val if name not in d or d[name] == val else f"{d[name]}, {val}"
+        key = (args[1].name, args[2].number, args[3])
+        if n == "violation":
+            violations.add(key)
+        elif n == "evidence":
+            evidence[key].append(args[4])
+        elif n == "detail":
+            d = details[key]
+            name, val = args[4].name, _py(args[5])
+            d[name] = val if name not in d or d[name] == val else f"{d[name]}, {val}"
     claim = _claim_lines(line_atoms, enc, ef)
     submitted = enc.claim is not None
     sub_lines = {n: {"code": l.code, "modifiers": l.modifiers, "units": l.units} for n, l in enumerate(enc.claim or [], start=1)}
     cand_code = {line["slot"]: line["code"] for line in claim}
-    cand_rules = {(k, ln) for (x, k, ln) in violations if x == "cand"}
-    cand_rule_ids = {k for (k, _ln) in cand_rules}
-
+    cand_rule_ids = {k for (x, k, _ln) in violations if x == "cand"}
+    sub_rule_ids = {k for (x, k, _ln) in violations if x == "sub"}
     findings = []
-    for (x, k, ln), _ in sorted(violations.items(), key=lambda kv: (kv[0][0] != "enc", str(kv[0]))):
-        if submitted and x == "cand" and any(vx == "sub" and vk == k for (vx, vk, _l) in violations):
+    for x, k, ln in sorted(violations, key=lambda v: (v[0] != "enc", v[0], v[1], str(v[2]))):
+        if submitted and x == "cand" and k in sub_rule_ids:
             continue  # reported on the submitted line already
-        inst = pol.instances[k]
-        line_no = ln.number if x == "sub" else None
-        code = sub_lines[line_no]["code"] if line_no else cand_code.get(ln) if x == "cand" else (
-            cand_code.get(ln) if ln.type == SymbolType.Function and ln.name != "none" else None)
-        fields = _Missing(details.get((x, k, ln), {}))
-        fields.setdefault("code", code or "the service")
-        fields.setdefault("line", line_no or "")
-        try:
-            message = inst.rule.message.format_map(fields)
-        except (ValueError, IndexError):
-            message = inst.rule.message
-        ev = [_render(t, enc, ef, pol) for t in evidence.get((x, k, ln), [])]
-        alternatives = [e[len("one of: "):] for e in ev if e.startswith("one of: ")]
-        if alternatives:
-            ev = [e for e in ev if not e.startswith("one of: ")] + [f"none of these documented (one is needed): {'; '.join(alternatives)}"]
-        if line_no:
-            ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
-        if inst.start and inst.rule.family == "sessions_per_window":
-            start = day_number(inst.start)
-            if any(t.name == "prior_session" and t.arguments[0].arguments[0].number < start for t in evidence.get((x, k, ln), [])):
-                ev.append(f"sessions before this policy's start ({inst.start.isoformat()}) are counted (set count_from to change this)")
-        f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
-             "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
-             "confidence": inst.rule.confidence, "policy_version": inst.version}
-        if inst.rule.review:
-            f["review"] = True
-        if x == "sub":
-            f["corrected"] = k not in cand_rule_ids
-        findings.append(f)
-    for text in ef.unknown_muscles:
-        findings.append({"rule": "vocabulary.unknown-muscle", "category": "documentation", "severity": "warning",
-                         "line": None, "code": None, "confidence": "high", "policy_version": None,
-                         "message": f"{text!r} is not a muscle the vocabulary knows, so it was not counted; correct the name or add it to policies/tables/muscles.yaml.",
-                         "citations": [], "evidence": [f"injection documented as {text!r}"]})
-
-    remaining_errors = [f for f in findings if f["severity"] == "error" and not f.get("corrected")]
-    corrected_errors = [f for f in findings if f["severity"] == "error" and f.get("corrected")]
-    if remaining_errors:
-        outcome = "deny"
-    elif any(f.get("review") for f in findings):
-        outcome = "review"
-    elif corrected_errors:
-        outcome = "modify"
-    else:
-        outcome = "allow"
-    keys = [i.key for i in applies]
-    versions = sorted({i.version for i in applies})
+        findings.append(_finding(pol, enc, ef, x, k, ln, details.get((x, k, ln), {}), evidence.get((x, k, ln), []),
+                                 sub_lines, cand_code, cand_rule_ids))
+    findings += [_unknown_muscle(text) for text in ef.unknown_muscles]
+    findings.sort(key=lambda f: (_SEVERITY_ORDER[f["severity"]], f["line"] or 0, f["rule"]))
     return {
         "encounter": enc.id,
         "payer": enc.payer,
         "date_of_service": enc.date_of_service.isoformat(),
-        "outcome": outcome,
+        "outcome": outcome_of(findings),
         "claim": [_public_line(x) for x in claim],
         "alternatives": _alternatives(pol, claim, applies),
         "findings": findings,
-        "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": versions,
-                   "version": pol.version_hash(keys)},
+        "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": sorted({i.version for i in applies}),
+                   "version": pol.version_hash([i.key for i in applies])},
     }
