@@ -23,14 +23,10 @@ from pathlib import Path
 import yaml
 
 from solver.errors import PolicyError, Problem
+from solver.paths import cache_dir
 
 _CODE_IN_NOTE = re.compile(r"\(([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z-]{1,4})?)\)")
 _INDEX: dict | None = None
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("PAYERKB_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "payerkb"
 
 
 def _build_index() -> dict:
@@ -53,7 +49,7 @@ def index() -> dict:
     if _INDEX is not None:
         return _INDEX
     version = metadata.version("simple-icd-10-cm")
-    path = _cache_dir() / f"icd10cm-index-{version}.json"
+    path = cache_dir() / f"icd10cm-index-{version}.json"
     try:
         _INDEX = json.loads(path.read_text(encoding="utf-8"))
         return _INDEX

@@ -17,3 +17,9 @@ def _data_dir(name: str) -> Path:
 KB_DIR = _data_dir("kb")
 # An analyst may point the product at a policies folder of their own (PAYERKB_POLICIES).
 POLICIES_DIR = Path(os.environ["PAYERKB_POLICIES"]) if os.environ.get("PAYERKB_POLICIES") else _data_dir("policies")
+
+
+def cache_dir() -> Path:
+    """Where derived data (the ICD-10-CM index, filtered CMS files) is kept between runs."""
+    base = os.environ.get("PAYERKB_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "payerkb"

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from solver.errors import PolicyError, Problem
+from solver.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,36 @@ def _csv_rows(path: Path, required: list[str], problems: list[Problem]):
             yield n, [row[i].strip() if i < len(row) else "" for i in idx]
 
 
+def _prefiltered(path: Path, keep: set[str]) -> Path:
+    """A copy of a large CMS file with only the lines that can name two kept codes (header lines kept), cached
+    by the file's size and time, so a full quarterly PTP file (over a million rows) is read once, not per run."""
+    st = path.stat()
+    if st.st_size < 2_000_000:
+        return path
+    digest = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sorted(keep)}".encode()).hexdigest()[:24]
+    cached = cache_dir() / f"ptp-{digest}.csv"
+    if cached.exists():
+        return cached
+    out = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for line in fh:
+            if line.split(",", 1)[0].strip().strip('"') in keep or "Column 1" in line[:40]:
+                out.append(line)
+    text = "".join(out)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(text, encoding="utf-8")
+        return cached
+    except OSError:
+        tmp = Path(tempfile.mkdtemp()) / "ptp.csv"
+        tmp.write_text(text, encoding="utf-8")
+        return tmp
+
+
 def load_ptp(path: Path, keep: set[str], problems: list[Problem]) -> list[PtpRow]:
     cols = ["Column 1", "Column 2", "Effective Date", "Deletion Date", "Modifier", "PTP Edit Rationale"]
     rows = []
-    for n, (c1, c2, eff, dele, mod, why) in _csv_rows(path, cols, problems):
+    for n, (c1, c2, eff, dele, mod, why) in _csv_rows(_prefiltered(path, keep), cols, problems):
         if c1 not in keep or c2 not in keep:
             continue
         try:

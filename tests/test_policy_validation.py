@@ -76,3 +76,18 @@ def test_the_ptp_loader_reads_cms_layout_and_keeps_only_codes_the_rules_use(tmp_
     assert not problems
     assert [(r.column1, r.column2, r.modifier_indicator) for r in rows] == [("20552", "96372", 1), ("20610", "20552", 1)]
     assert rows[1].deleted.isoformat() == "2023-12-31" and rows[0].deleted is None
+
+
+def test_a_full_size_ptp_file_is_filtered_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAYERKB_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "ccipra-full.csv"
+    header = ("Column 1,Column 2,*=in existence prior to 1996,Effective Date,Deletion Date *=no data,"
+              "Modifier 0=not allowed 1=allowed 9=not applicable,PTP Edit Rationale\n")
+    filler = "".join(f"{27000 + i % 900},{10000 + i % 5000},,20200101,*,1,Standards of medical / surgical practice\n" for i in range(40000))
+    path.write_text("CPT only copyright American Medical Association.\n" + header + filler
+                    + "20552,96372,,20090101,*,1,Misuse of column two code with column one code\n")
+    first = load_ptp(path, {"20552", "96372"}, [])
+    cached = list((tmp_path / "cache" / "payerkb").glob("ptp-*.csv"))
+    assert [(r.column1, r.column2) for r in first] == [("20552", "96372")]
+    assert len(cached) == 1 and cached[0].stat().st_size < 1000
+    assert [(r.column1, r.column2) for r in load_ptp(path, {"20552", "96372"}, [])] == [("20552", "96372")]
