@@ -13,7 +13,6 @@ from solver.encounter import Encounter
 from solver.policy import Policies, RuleInstance
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
-_SUB, _CAND = Function("sub"), Function("cand")
 
 
 _string = lru_cache(maxsize=8192)(String)

@@ -137,6 +137,8 @@ def test_asp_looking_text_survives_compile_as_a_string(engine, tmp_path):
     assert 'injection_unnamed(0,1,"x). :- a. #show b/0. %*").' in text
 
 
-def test_a_case_with_a_bad_field_is_rejected_at_once():
-    with pytest.raises(Exception):
+def test_a_bad_side_is_rejected_with_its_path():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as err:
         Encounter.model_validate(dict(BASE, injections=[{"muscle": "trapezius", "side": "up"}]))
+    assert err.value.errors()[0]["loc"] == ("injections", 0, "side")

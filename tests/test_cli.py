@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import clingo
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "encounters.yaml")

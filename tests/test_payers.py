@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import encounter, inj, rules
+from conftest import encounter, rules
 from solver.engine import Engine
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import load_policies
