@@ -19,7 +19,7 @@ from clingo import ast as clingo_ast
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explain import build_result
-from solver.facts import EncounterFacts, encounter_facts, rule_facts, table_facts
+from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
 
@@ -57,7 +57,8 @@ class Engine:
     def __post_init__(self):
         self.policies = load_policies(self.policies_dir, self.kb_dir)
         self._program: list = []
-        clingo_ast.parse_string(kb_text(self.kb_dir), self._program.append)
+        clingo_ast.parse_string(kb_text(self.kb_dir),
+                                lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and self._program.append(stmt))
         self._rule_facts = [rule_facts(self.policies, inst) for inst in self.policies.instances]
         self._table_facts = table_facts(self.policies)
 
@@ -84,7 +85,8 @@ class Engine:
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
         with ctl.backend() as backend:
-            for sym in self._table_facts:
+            codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
+            for sym in self._table_facts.for_codes(codes):
                 backend.add_rule([backend.add_atom(sym)])
             for k in sorted(in_force):
                 for sym in self._rule_facts[k]:
@@ -133,5 +135,6 @@ class Engine:
         rules = [sym for k in self.policies.set_members(set_id) for sym in self._rule_facts[k]] + self._set_facts(set_id)
         lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}",
                  "% rule_name(K,Payer,RuleId,Version) names each rule key K of violation/4."]
-        lines += [f"{sym}." for sym in self._table_facts + rules + ef.symbols]
+        tables = self._table_facts.for_codes(encounter_codes(self.policies, enc))
+        lines += [f"{sym}." for sym in tables + rules + ef.symbols]
         return "\n".join(lines) + "\n"

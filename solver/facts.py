@@ -75,22 +75,49 @@ def rule_facts(pol: Policies, inst: RuleInstance) -> list[Symbol]:
     return out + _param_facts(k, pol.families[inst.rule.family], inst.params)
 
 
-def table_facts(pol: Policies) -> list[Symbol]:
-    """The code tables as facts."""
-    out: list[Symbol] = []
+@dataclass
+class TableFacts:
+    """The code tables as facts: groups always; PTP, MUE and fee-schedule rows by the codes they touch, so
+    a batch gets only the rows its encounters can use."""
+
+    groups: list[Symbol]
+    by_code: dict[str, list[Symbol]]
+    ptp: list[tuple[str, str, Symbol]]
+
+    def for_codes(self, codes: set[str]) -> list[Symbol]:
+        out = list(self.groups)
+        for c in codes:
+            out += self.by_code.get(c, [])
+        out += [sym for c1, c2, sym in self.ptp if c1 in codes and c2 in codes]
+        return out
+
+
+def table_facts(pol: Policies) -> TableFacts:
     t = pol.tables
+    groups: list[Symbol] = []
     for g, codes in t.code_groups.items():
-        out += [fact("codeset_group", g, c) for c in codes]
+        groups += [fact("codeset_group", g, c) for c in codes]
     for g, mods in t.modifier_groups.items():
-        out += [fact("codeset_modifier_group", g, m, i) for i, m in enumerate(mods, start=1)]
-    for r in t.ptp:
-        out.append(Function("codeset_ptp", [String(r.column1), String(r.column2), Number(r.modifier_indicator),
-                                            Number(day_number(r.effective)), Supremum if r.deleted is None else Number(day_number(r.deleted))]))
+        groups += [fact("codeset_modifier_group", g, m, i) for i, m in enumerate(mods, start=1)]
+    by_code: dict[str, list[Symbol]] = {}
     for r in t.mue.values():
-        out.append(fact("codeset_mue", r.code, r.value, r.mai))
+        by_code.setdefault(r.code, []).append(fact("codeset_mue", r.code, r.value, r.mai))
     for code, fields in t.mpfs.items():
-        out += [fact("codeset_mpfs", code, f, v) for f, v in fields.items()]
-    return out
+        by_code.setdefault(code, []).extend(fact("codeset_mpfs", code, f, v) for f, v in fields.items())
+    ptp = [(r.column1, r.column2, Function("codeset_ptp", [String(r.column1), String(r.column2), Number(r.modifier_indicator),
+                                                           Number(day_number(r.effective)),
+                                                           Supremum if r.deleted is None else Number(day_number(r.deleted))]))
+           for r in t.ptp]
+    return TableFacts(groups, by_code, ptp)
+
+
+def encounter_codes(pol: Policies, enc: Encounter) -> set[str]:
+    """Every procedure code an encounter can put on a claim: documented, submitted, or a TPI / dry-needling code."""
+    codes = set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
+    codes |= {p.code for p in enc.other_procedures} | {line.code for line in enc.claim or []}
+    if enc.evaluation:
+        codes.add(enc.evaluation.code)
+    return codes
 
 
 @dataclass
