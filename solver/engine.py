@@ -1,9 +1,9 @@
 """The solver: one knowledge base, parsed once per process, answering batches of encounters.
 
 Every input predicate carries the encounter key, so many encounters share one grounding; a batch of one is
-a single check. The knowledge base's text is parsed to an AST once and replayed into each Control; policy
-and code-table facts are built once per payer; per encounter only its own facts are added, through the
-backend (the symbol API).
+a single check. The knowledge base is parsed to an AST once and the files a batch needs (the core and the
+families of the rules in force) are replayed into each Control; rule and code-table facts are built once;
+per encounter only its own facts are added, through the backend (the symbol API).
 """
 from __future__ import annotations
 
@@ -27,10 +27,16 @@ SOLVER_OPTIONS = ["--opt-strategy=usc", "--warn=none", "--opt-mode=opt"]
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
 
 
-def kb_text(kb_dir: Path = KB_DIR) -> str:
-    """The knowledge base as one text, includes resolved in the order kb/main.lp gives."""
+def kb_parts(kb_dir: Path = KB_DIR) -> list[tuple[str, list]]:
+    """(file, parsed statements without comments) for each file kb/main.lp includes, in order."""
     main = (kb_dir / "main.lp").read_text(encoding="utf-8")
-    return _INCLUDE.sub(lambda m: (kb_dir / m.group(1)).read_text(encoding="utf-8"), main)
+    parts = []
+    for name in _INCLUDE.findall(main):
+        stmts: list = []
+        clingo_ast.parse_string((kb_dir / name).read_text(encoding="utf-8"),
+                                lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and stmts.append(stmt))
+        parts.append((name, stmts))
+    return parts
 
 
 @dataclass
@@ -56,9 +62,11 @@ class Engine:
 
     def __post_init__(self):
         self.policies = load_policies(self.policies_dir, self.kb_dir)
-        self._program: list = []
-        clingo_ast.parse_string(kb_text(self.kb_dir),
-                                lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and self._program.append(stmt))
+        # The knowledge base is parsed once; a batch grounds the core files and the families of the rules
+        # in force for its encounters (a family no rule uses derives nothing).
+        family_files = {name: "families/" + spec["file"] for name, spec in self.policies.families.items()}
+        self._parts = kb_parts(self.kb_dir)
+        self._family_file = family_files
         self._rule_facts = [rule_facts(self.policies, inst) for inst in self.policies.instances]
         self._table_facts = table_facts(self.policies)
 
@@ -78,12 +86,16 @@ class Engine:
                 raise InputError([Problem("(encounter)", "payer", f"unknown payer {enc.payer!r} in encounter {enc.id}")])
         t0 = time.perf_counter()
         ctl = clingo.Control(SOLVER_OPTIONS)
-        with clingo_ast.ProgramBuilder(ctl) as builder:
-            for stmt in self._program:
-                builder.add(stmt)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
+        files = {self._family_file[self.policies.instances[k].rule.family] for k in in_force}
+        with clingo_ast.ProgramBuilder(ctl) as builder:
+            for name, stmts in self._parts:
+                if name.startswith("families/") and name not in files:
+                    continue
+                for stmt in stmts:
+                    builder.add(stmt)
         with ctl.backend() as backend:
             codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
             for sym in self._table_facts.for_codes(codes):
