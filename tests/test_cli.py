@@ -121,3 +121,14 @@ def test_compile_replays_with_plain_clingo(tmp_path):
     replay_rules = {names[s.split(",")[2]] for s in final if s.startswith("violation(")}
     assert replay_rules == rules
     assert 'line(0,cand,tpi,"20553")' in final
+
+
+def test_the_readme_example_answers_as_the_readme_shows():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    enc = re.search(r"### Input: an encounter.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    shown = json.loads(re.search(r"### Output: a result.*?```json\n(.*?)```", readme, re.S).group(1).replace("...", ""))
+    r = run("check", "-", "--format", "json", stdin=enc)
+    got = json.loads(r.stdout)[0]
+    assert (got["outcome"], got["claim"]) == (shown["outcome"], shown["claim"])
+    assert [f["rule"] for f in got["findings"]] == [f["rule"] for f in shown["findings"]]
