@@ -86,7 +86,7 @@ class TableFacts:
 
     def for_codes(self, codes: set[str]) -> list[Symbol]:
         out = list(self.groups)
-        for c in codes:
+        for c in sorted(codes):
             out += self.by_code.get(c, [])
         out += [sym for c1, c2, sym in self.ptp if c1 in codes and c2 in codes]
         return out
@@ -184,7 +184,7 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
             f("injection_substance_class", i, cls)
         if inj.guidance != "none":
             f("injection_guidance", i, inj.guidance)
-    for s in slots:
+    for s in sorted(slots):
         f("slot", Function(s))
 
     procs: list[tuple[Symbol, str]] = []
