@@ -132,3 +132,12 @@ def test_the_readme_example_answers_as_the_readme_shows():
     got = json.loads(r.stdout)[0]
     assert (got["outcome"], got["claim"]) == (shown["outcome"], shown["claim"])
     assert [f["rule"] for f in got["findings"]] == [f["rule"] for f in shown["findings"]]
+
+
+def test_answers_do_not_depend_on_the_hash_seed():
+    import os
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.append(subprocess.run(PAYERKB + ["check", EXAMPLE, "--format", "json"], capture_output=True, text=True, env=env).stdout)
+    assert outs[0] == outs[1] and outs[0]
