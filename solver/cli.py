@@ -39,10 +39,17 @@ def _fail(problems: list[Problem], code: int = 2):
     raise typer.Exit(code)
 
 
-def _engine():
+_POLICIES: dict[str, Path | None] = {"dir": None}
+
+
+def _engine(policies: Path | None = None):
     from solver.engine import Engine
+    from solver.paths import POLICIES_DIR
+    root = policies or _POLICIES["dir"] or POLICIES_DIR
+    if not root.is_dir():
+        _fail([Problem(str(root), "(folder)", "no such policies folder; give a folder with rulesets/, payers/ and tables/")])
     try:
-        return Engine()
+        return Engine(policies_dir=root)
     except PayerkbError as exc:
         _fail(exc.problems)
 
@@ -57,7 +64,9 @@ def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
 
 
 @app.callback(invoke_without_command=True)
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+          policies: Optional[Path] = typer.Option(None, "--policies", help="A policies folder of your own (default: the shipped one, or $PAYERKB_POLICIES).")):
+    _POLICIES["dir"] = policies
     if version:
         typer.echo(f"payerkb {__version__}")
         raise typer.Exit(0)
@@ -134,6 +143,42 @@ def policy_show(
         typer.echo(json.dumps(rules, indent=2, default=str))
     else:
         print_policy_show(engine.policies, payer, when, rules)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    base: Path = typer.Argument(..., help="The policies folder before the change (e.g. a checkout of main)."),
+    files: List[str] = typer.Argument(..., help="Encounter files to answer under both (the cases' encounters work too)."),
+    changed: Optional[Path] = typer.Option(None, "--against", help="The policies folder after the change (default: the one in use)."),
+    fmt: Format = typer.Option(Format.text, "--format"),
+):
+    """What a policy change does: answer the encounters under two policy folders and show what differs."""
+    from solver.batch import Job, run
+    from solver.compare import difference
+    from solver.reading import read_file
+    before, after = _engine(base), _engine(changed)
+    records = []
+    for path in files:
+        try:
+            records.extend(read_file(path))
+        except PayerkbError as exc:
+            _fail(exc.problems)
+    old = run(Job(before), records, 1)
+    new = run(Job(after), records, 1)
+    diffs = [d for (_p1, a), (_p2, b) in zip(old, new) if (d := difference(a, b))]
+    if fmt is Format.json:
+        typer.echo(json.dumps({"encounters": len(records), "changed": diffs}, indent=2))
+        return
+    for d in diffs:
+        typer.echo(f"{d['encounter']}:")
+        for key in ("outcome", "claim"):
+            if key in d:
+                typer.echo(f"  {key}: {d[key][0]} -> {d[key][1]}")
+        for f in d.get("findings_removed", []):
+            typer.echo(f"  - {f}")
+        for f in d.get("findings_added", []):
+            typer.echo(f"  + {f}")
+    typer.echo(f"{len(diffs)} of {len(records)} encounters answered differently")
 
 
 @app.command("test")

@@ -141,3 +141,26 @@ def test_answers_do_not_depend_on_the_hash_seed():
         env = dict(os.environ, PYTHONHASHSEED=seed)
         outs.append(subprocess.run(PAYERKB + ["check", EXAMPLE, "--format", "json"], capture_output=True, text=True, env=env).stdout)
     assert outs[0] == outs[1] and outs[0]
+
+
+def test_policy_diff_shows_what_a_change_does(tmp_path):
+    import shutil
+    import yaml
+    changed = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", changed)
+    path = changed / "rulesets" / "lcd-uniform-tpi.yaml"
+    data = yaml.safe_load(path.read_text())
+    next(r for r in data["rules"] if r["id"] == "lcd.tpi-frequency")["params"]["max_sessions"] = 4
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = run("policy", "diff", ROOT / "policies", EXAMPLE, "--against", changed, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["encounters"] == 3
+    assert [d["encounter"] for d in out["changed"]] == ["enc-0003"]
+    assert out["changed"][0]["outcome"] == ["deny", "allow"]
+    assert "lcd.tpi-frequency (error)" in out["changed"][0]["findings_removed"]
+
+
+def test_check_with_a_policies_folder_of_ones_own(tmp_path):
+    r = run("--policies", tmp_path / "nowhere", "check", EXAMPLE)
+    assert r.returncode == 2 and "no such policies folder" in r.stderr
