@@ -145,6 +145,7 @@ def _classes(terms: tuple, substance: str) -> list[str]:
 
 
 def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
+    """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding)."""
     ef = EncounterFacts(key)
     E = Number(key)
     add = ef.symbols.append
@@ -157,7 +158,18 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     f("payer", enc.payer)
     f("dos", day_number(dos))
     f("encounter_rules", pol.in_force_set(enc.payer, dos))
+    slots = _injection_facts(f, pol, enc, ef)
+    procs = _service_facts(f, enc)
+    _diagnosis_facts(f, pol, enc)
+    _documentation_facts(f, enc)
+    _history_facts(f, pol, enc)
+    if enc.claim is not None:
+        _claim_facts(f, pol, enc, ef, slots, procs)
+    return ef
 
+
+def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> set[str]:
+    """Each injection: its slot (TPI, or dry needling when needle-only), muscle, side, region, substance."""
     slots: set[str] = set()
     for i, inj in enumerate(enc.injections, start=1):
         ef.injections[i] = inj.muscle or ""
@@ -186,7 +198,11 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
             f("injection_guidance", i, inj.guidance)
     for s in sorted(slots):
         f("slot", Function(s))
+    return slots
 
+
+def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
+    """The E/M and the other procedures of the day: one slot each, with its documented code and units."""
     procs: list[tuple[Symbol, str]] = []
     if enc.evaluation:
         em = Function("em")
@@ -206,15 +222,22 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
         if p.distinct:
             f("slot_distinct", s)
         procs.append((s, p.code))
+    return procs
 
+
+def _diagnosis_facts(f, pol: Policies, enc: Encounter) -> None:
+    """Documented diagnoses, the status on the date of service of every code in play, Excludes1 pairs."""
     codes = list(dict.fromkeys(enc.diagnoses + [d for line in enc.claim or [] for d in line.diagnoses]))
     for rank, d in enumerate(enc.diagnoses, start=1):
         f("diagnosis", d, rank)
     for d in codes:
-        f("diagnosis_status", d, pol.codeset.status(d, dos))
+        f("diagnosis_status", d, pol.codeset.status(d, enc.date_of_service))
     for a, b, _note in pol.codeset.excludes1_pairs(enc.diagnoses):
         f("diagnosis_excludes1", a, b)
 
+
+def _documentation_facts(f, enc: Encounter) -> None:
+    """The documentation elements the note records (see policy.DOCUMENTATION_ELEMENTS)."""
     doc = enc.documentation
     ct = doc.conservative_therapy
     elements = {
@@ -237,6 +260,9 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     if pr and pr.percent is not None and pr.weeks is not None:
         f("prior_relief", math.floor(pr.percent), math.floor(pr.weeks))
 
+
+def _history_facts(f, pol: Policies, enc: Encounter) -> None:
+    """Earlier sessions, with their muscles and regions when recorded."""
     for j, h in enumerate(enc.history, start=1):
         f("prior_session", j, day_number(h.date), h.code)
         for name in h.muscles or []:
@@ -245,32 +271,33 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
                 f("prior_session_muscle", j, m.muscle)
                 f("prior_session_region", j, m.region)
 
-    if enc.claim is not None:
-        f("claim_submitted")
-        groups = pol.tables.code_groups
-        injection_slots = [s for s in ("tpi", "dry_needling") if s in slots]
-        used: set[Symbol] = set()
-        for n, line in enumerate(enc.claim, start=1):
-            f("claim_line", n, line.code, line.units)
-            for m in line.modifiers:
-                f("claim_modifier", n, m)
-            for d in line.diagnoses:
-                f("claim_diagnosis", n, d)
-            slot = None
-            if injection_slots and (line.code in groups.get("tpi", []) or line.code in groups.get("dry_needling", [])):
-                same = [s for s in injection_slots if line.code in groups.get(SLOT_GROUPS[s], [])]
-                slot = Function((same or injection_slots)[0])
-            else:
-                matches = [s for s, c in procs if c == line.code]
-                free = [s for s in matches if s not in used]
-                if free or matches:
-                    slot = (free or matches)[0]
-            if slot is None:
-                slot = Function("extra", [Number(n)])
-                f("slot", slot)
-                f("slot_code", slot, line.code)
-                f("slot_units", slot, line.units)
-            used.add(slot)
-            ef.slot_of_line[n] = slot
-            f("claim_line_slot", n, slot)
-    return ef
+
+def _claim_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts, slots: set[str], procs: list[tuple[Symbol, str]]) -> None:
+    """The submitted lines, each mapped to the documented service it bills (or to extra(L) when none does)."""
+    f("claim_submitted")
+    groups = pol.tables.code_groups
+    injection_slots = [s for s in ("tpi", "dry_needling") if s in slots]
+    used: set[Symbol] = set()
+    for n, line in enumerate(enc.claim or [], start=1):
+        f("claim_line", n, line.code, line.units)
+        for m in line.modifiers:
+            f("claim_modifier", n, m)
+        for d in line.diagnoses:
+            f("claim_diagnosis", n, d)
+        slot = None
+        if injection_slots and (line.code in groups.get("tpi", []) or line.code in groups.get("dry_needling", [])):
+            same = [s for s in injection_slots if line.code in groups.get(SLOT_GROUPS[s], [])]
+            slot = Function((same or injection_slots)[0])
+        else:
+            matches = [s for s, c in procs if c == line.code]
+            free = [s for s in matches if s not in used]
+            if free or matches:
+                slot = (free or matches)[0]
+        if slot is None:
+            slot = Function("extra", [Number(n)])
+            f("slot", slot)
+            f("slot_code", slot, line.code)
+            f("slot_units", slot, line.units)
+        used.add(slot)
+        ef.slot_of_line[n] = slot
+        f("claim_line_slot", n, slot)
