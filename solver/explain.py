@@ -2,6 +2,7 @@
 from a violation atom, its evidence and detail atoms, and the rule's YAML (message, citations, severity)."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 from clingo import Symbol, SymbolType
@@ -188,6 +189,9 @@ def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, 
         start = day_number(inst.start)
         if any(t.name == "prior_session" and t.arguments[0].arguments[0].number < start for t in terms):
             ev.append(f"sessions before this policy's start ({inst.start.isoformat()}) are counted (set count_from to change this)")
+    again = _allowed_again(inst, enc, terms, details)
+    if again:
+        ev.append(f"allowed again under this rule from {again.isoformat()}")
     f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
          "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
          "confidence": inst.rule.confidence, "policy_version": inst.version}
@@ -196,6 +200,19 @@ def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, 
     if x == "sub":
         f["corrected"] = k not in cand_rule_ids
     return f
+
+
+def _allowed_again(inst: RuleInstance, enc: Encounter, terms: list[Symbol], details: dict):
+    """For a frequency finding, the first date of service on which this rule would not fire for the same history."""
+    family, params = inst.rule.family, inst.params
+    if family == "sessions_per_window":
+        days = sorted(t.arguments[0].arguments[0].number for t in terms if t.name == "prior_session")
+        drop = len(days) - params["max_sessions"]  # how many counted sessions must leave the window
+        if drop >= 0 and days:
+            return from_day_number(days[drop] + params["window_days"])
+    if family in ("minimum_interval", "minimum_interval_unknown_location") and isinstance(details.get("gap"), int):
+        return enc.date_of_service + dt.timedelta(days=params["days"] - details["gap"])
+    return None
 
 
 def _unknown_muscle(text: str) -> dict:

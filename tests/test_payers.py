@@ -104,3 +104,18 @@ def test_a_new_payer_is_yaml_only(tmp_path):
     assert "default 2" in f["message"] and r["outcome"] == "deny"
     r = eng.check(encounter(payer="acme-health", date_of_service="2024-12-31", history=THREE_EARLIER))
     assert "commercial.frequency" not in rules(r)
+
+
+@pytest.mark.parametrize("payer,rule,history", [
+    ("medicare-cgs", "lcd.tpi-frequency", THREE_EARLIER),
+    ("medicare-cgs", "lcd.tpi-interval-same-location", [{"date": "2024-05-20", "code": "20552", "muscles": ["trapezius"]}]),
+    ("cigna", "cigna.interval-21-days", [{"date": "2024-06-01", "code": "20552", "muscles": ["trapezius"]}]),
+])
+def test_a_frequency_finding_says_when_the_service_is_allowed_again(engine, payer, rule, history):
+    r = engine.check(encounter(payer=payer, history=history, documentation=REPEAT_DOC))
+    f = next(f for f in r["findings"] if f["rule"] == rule)
+    again = dt.date.fromisoformat(next(e for e in f["evidence"] if e.startswith("allowed again"))[-10:])
+    assert rule in rules(engine.check(encounter(payer=payer, history=history, documentation=REPEAT_DOC,
+                                                date_of_service=(again - dt.timedelta(days=1)).isoformat())))
+    assert rule not in rules(engine.check(encounter(payer=payer, history=history, documentation=REPEAT_DOC,
+                                                    date_of_service=again.isoformat())))
