@@ -181,6 +181,13 @@ def policy_diff(
     typer.echo(f"{len(diffs)} of {len(records)} encounters answered differently")
 
 
+@app.command("schema")
+def schema():
+    """The JSON Schema of an encounter (contract v1), for programs that build them."""
+    from solver.encounter import Encounter
+    typer.echo(json.dumps(Encounter.model_json_schema(), indent=2))
+
+
 @app.command("test")
 def test_cases(path: Optional[Path] = typer.Argument(None, help="A cases file or folder (default: every *.cases.yaml under the policies).")):
     """Run the YAML cases that sit next to the policy files."""

@@ -164,3 +164,11 @@ def test_policy_diff_shows_what_a_change_does(tmp_path):
 def test_check_with_a_policies_folder_of_ones_own(tmp_path):
     r = run("--policies", tmp_path / "nowhere", "check", EXAMPLE)
     assert r.returncode == 2 and "no such policies folder" in r.stderr
+
+
+def test_schema_describes_the_encounter_contract():
+    r = run("schema")
+    schema = json.loads(r.stdout)
+    assert set(schema["required"]) == {"id", "payer", "date_of_service"}
+    assert schema["additionalProperties"] is False
+    assert "injections" in schema["properties"] and "claim" in schema["properties"]
