@@ -51,3 +51,13 @@ def test_every_input_predicate_is_declared_in_the_vocabulary():
     emitted |= set(re.findall(r'fact\("([a-z_]+)"', facts_src))
     declared = set(re.findall(r"#defined ([a-z_]+)/\d+\.", vocabulary))
     assert emitted - {"proc", "extra"} <= declared, sorted(emitted - {"proc", "extra"} - declared)
+
+
+def test_the_knowledge_base_grounds_without_a_single_warning():
+    """A misspelt predicate is an atom no rule defines: clingo warns, and this test fails."""
+    import clingo
+    messages = []
+    ctl = clingo.Control(logger=lambda _code, msg: messages.append(msg))
+    ctl.load(str(KB_DIR / "main.lp"))
+    ctl.ground([("base", [])])
+    assert not messages, messages
