@@ -44,6 +44,7 @@ class RuleInstance:
     end: dt.date | None
     source: str
     index: int = 0  # the rule key K of the knowledge base
+    authored: dict = field(default_factory=dict)  # params as written (before "M54.5*" is expanded), for people
 
     @property
     def id(self) -> str:
@@ -396,7 +397,7 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                 if start and end and end < start:
                     continue  # the rule's own dates and the adoption's do not overlap
                 inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset],
-                                    index=len(pol.instances))
+                                    index=len(pol.instances), authored={**r.params, **use.params.get(r.id, {})})
                 pol.instances.append(inst)
                 pol.by_key[key] = inst
     if problems:

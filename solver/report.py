@@ -92,7 +92,7 @@ def policy_rules(engine, payer: str, on: dt.date) -> list[dict]:
         out.append({"rule": inst.id, "family": inst.rule.family, "title": inst.rule.title, "category": inst.rule.category,
                     "severity": inst.rule.severity, "confidence": inst.rule.confidence, "version": inst.version,
                     "from": inst.start.isoformat() if inst.start else None, "through": inst.end.isoformat() if inst.end else None,
-                    "params": inst.params, "review": inst.rule.review, "notes": inst.rule.notes,
+                    "params": inst.authored, "review": inst.rule.review, "notes": inst.rule.notes,
                     "citations": [c.model_dump(mode="json", exclude_none=True) for c in inst.citations]})
     return out
 
