@@ -78,7 +78,7 @@ def check(
     payer: Optional[str] = typer.Option(None, "--payer", help="Answer as if the encounters named this payer (what-if)."),
     date: Optional[str] = typer.Option(None, "--date", help="Answer as if this were the date of service, YYYY-MM-DD (what-if)."),
     fmt: Format = typer.Option(Format.text, "--format", help="text (a readable report) or json."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse remains (for CI)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when any finding has this severity or worse (for CI)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Processes to use for large inputs (default: every core)."),
 ):
     """Check encounters: findings, the corrected or derived claim, and the outcome."""
@@ -115,7 +115,8 @@ def check(
     if fail_on:
         levels = {"error"} if fail_on is FailOn.error else {"error", "warning"}
         results = [json.loads(r) for _p, r in answered] if as_json else [r for _p, r in answered]
-        if any(f["severity"] in levels for r in results for f in r.get("findings", []) if not f.get("corrected")):
+        # a corrected finding still counts: it is an error in the claim as submitted
+        if any(f["severity"] in levels for r in results for f in r.get("findings", [])):
             raise typer.Exit(1)
 
 

@@ -22,7 +22,9 @@ def _console() -> Console:
 
 def print_text(results: list[dict]) -> None:
     con = _console()
+    counts: dict[str, int] = {}
     for r in results:
+        counts[r.get("outcome", "error")] = counts.get(r.get("outcome", "error"), 0) + 1
         outcome = r.get("outcome", "error")
         head = Text()
         head.append(f"{r.get('encounter')}", style="bold")
@@ -61,6 +63,9 @@ def print_text(results: list[dict]) -> None:
                 con.print(f"           source: {c['title']}{sec} <{c['url']}>", markup=False, style="dim")
         con.print(f"  policy {r['policy']['version'][:19]}… versions: {', '.join(r['policy']['versions'])}", style="dim")
         con.print()
+    if len(results) > 1:
+        order = ["allow", "modify", "review", "deny", "error"]
+        con.print(f"{len(results)} encounters: " + ", ".join(f"{counts[o]} {o}" for o in order if o in counts))
 
 
 def print_policy_list(pol: Policies) -> None:

@@ -21,6 +21,7 @@ def test_check_prints_claim_findings_and_citations_as_text():
     assert "enc-0001" in r.stdout and "MODIFY" in r.stdout
     assert "cpt.tpi-code-by-muscle-count" in r.stdout
     assert "source: " in r.stdout
+    assert "3 encounters: 1 allow, 1 modify, 1 deny" in r.stdout
 
 
 def test_check_json_answers_every_encounter_with_the_contract_fields():
