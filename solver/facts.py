@@ -99,6 +99,8 @@ def table_facts(pol: Policies) -> TableFacts:
         groups += [fact("codeset_group", g, c) for c in codes]
     for g, mods in t.modifier_groups.items():
         groups += [fact("codeset_modifier_group", g, m, i) for i, m in enumerate(mods, start=1)]
+    order = list(dict.fromkeys(m for mods in t.modifier_groups.values() for m in mods))
+    groups += [fact("codeset_modifier_position", m, i) for i, m in enumerate(order, start=1)]
     by_code: dict[str, list[Symbol]] = {}
     for r in t.mue.values():
         by_code.setdefault(r.code, []).append(fact("codeset_mue", r.code, r.value, r.mai))
