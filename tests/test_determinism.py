@@ -25,3 +25,9 @@ def test_another_search_gives_the_same_answers(monkeypatch):
     other = [r for k in range(0, len(encounters), 250) for r in second.check_many(encounters[k:k + 250])]
     differing = [a["encounter"] for a, b in zip(usual, other) if a != b]
     assert not differing, differing
+
+
+def test_a_single_check_and_a_batch_give_the_same_answers():
+    encounters = [enc for path in find_case_files(POLICIES_DIR) for _, enc in load_cases(path)]
+    engine = engine_module.Engine()
+    assert [engine.check(e) for e in encounters] == engine.check_many(encounters)
