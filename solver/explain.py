@@ -10,25 +10,11 @@ from clingo import Symbol, SymbolType
 from solver.dates import day_number, from_day_number
 from solver.encounter import Encounter
 from solver.facts import EncounterFacts
-from solver.policy import Policies, RuleInstance
+from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
 
 MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 SLOT_ORDER = {"tpi": 0, "dry_needling": 1, "em": 2, "proc": 3, "extra": 4}
-ELEMENT_TEXT = {
-    "trigger_points_on_exam": "trigger points on exam (taut band, hyperirritable spot, referred pain)",
-    "focal_muscle_pain": "focal skeletal-muscle pain",
-    "conservative_therapy_tried": "conservative therapy tried",
-    "conservative_therapy_failed": "failed conservative therapy",
-    "conservative_therapy_ongoing": "an ongoing conservative / home-exercise program",
-    "pain_scores_before_after": "pain scores before and after the injection",
-    "pain_scores_same_scale": "the pain scale used",
-    "prior_relief_documented": "the response to the previous TPI",
-    "prior_relief_same_scale": "prior relief measured on the same scale",
-    "prior_relief_dated": "dated measurements of the prior relief",
-    "functional_limitation": "functional limitation / limited movement",
-    "abn_on_file": "an ABN on file",
-}
 _STATUS_TEXT = {"header": "a header code, not billable", "invalid": "not an ICD-10-CM code in force"}
 
 
@@ -96,8 +82,8 @@ def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> 
             return f"conservative therapy for at least {el.arguments[0].number} weeks not documented"
         if el.type == SymbolType.Function and el.name == "one_of":
             name = el.arguments[0].string
-            return f"one of: {ELEMENT_TEXT.get(name, name)}"
-        return f"not documented: {ELEMENT_TEXT.get(a[0], a[0])}"
+            return f"one of: {DOCUMENTATION_ELEMENTS.get(name, name)}"
+        return f"not documented: {DOCUMENTATION_ELEMENTS.get(a[0], a[0])}"
     if name == "relief":
         return f"prior relief documented: {a[0]}% for {a[1]} weeks"
     if name == "no_relief_documented":
@@ -277,5 +263,5 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         "alternatives": _alternatives(pol, claim, applies),
         "findings": findings,
         "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": sorted({i.version for i in applies}),
-                   "version": pol.version_hash([i.key for i in applies])},
+                   "version": pol.version_hash(applies)},
     }

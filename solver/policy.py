@@ -23,11 +23,20 @@ from solver.policy_model import Citation, Payer, Rule, RuleSet
 from solver.tables import Tables, load_tables
 
 SLOTS = ("tpi", "dry_needling", "em")
-DOCUMENTATION_ELEMENTS = (
-    "trigger_points_on_exam", "focal_muscle_pain", "conservative_therapy_tried", "conservative_therapy_failed",
-    "conservative_therapy_ongoing", "pain_scores_before_after", "pain_scores_same_scale",
-    "prior_relief_documented", "prior_relief_same_scale", "prior_relief_dated", "functional_limitation", "abn_on_file",
-)
+DOCUMENTATION_ELEMENTS = {  # element -> how a finding names it when it is missing
+    "trigger_points_on_exam": "trigger points on exam (taut band, hyperirritable spot, referred pain)",
+    "focal_muscle_pain": "focal skeletal-muscle pain",
+    "conservative_therapy_tried": "conservative therapy tried",
+    "conservative_therapy_failed": "failed conservative therapy",
+    "conservative_therapy_ongoing": "an ongoing conservative / home-exercise program",
+    "pain_scores_before_after": "pain scores before and after the injection",
+    "pain_scores_same_scale": "the pain scale used",
+    "prior_relief_documented": "the response to the previous TPI",
+    "prior_relief_same_scale": "prior relief measured on the same scale",
+    "prior_relief_dated": "dated measurements of the prior relief",
+    "functional_limitation": "functional limitation / limited movement",
+    "abn_on_file": "an ABN on file",
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,6 @@ class Policies:
     payers: dict[str, Payer]
     payer_files: dict[str, str]
     instances: list[RuleInstance] = field(default_factory=list)
-    by_key: dict[tuple[str, str, str], RuleInstance] = field(default_factory=dict)
     base_digest: str = ""
     _hashes: dict = field(default_factory=dict)
     _in_force: dict = field(default_factory=dict)
@@ -106,21 +114,22 @@ class Policies:
     def in_force_set(self, payer: str, on: dt.date) -> int:
         """A small integer naming the set of rule instances in force (shared by encounters with the same set)."""
         keys = tuple(i.index for i in self.in_force(payer, on))
-        return self._sets.setdefault(keys, len(self._sets))
+        if keys not in self._sets:
+            self._sets[keys] = len(self._set_list)
+            self._set_list.append(keys)
+        return self._sets[keys]
 
     def set_members(self, set_id: int) -> tuple[int, ...]:
-        if not self._set_list or len(self._set_list) != len(self._sets):
-            self._set_list[:] = sorted(self._sets, key=self._sets.get)
         return self._set_list[set_id]
 
-    def version_hash(self, keys: list[tuple[str, str, str]]) -> str:
+    def version_hash(self, instances: list[RuleInstance]) -> str:
         """A hash of exactly the rule instances (and the tables and knowledge base) that decided a result."""
-        frozen = frozenset(keys)
+        frozen = frozenset(i.index for i in instances)
         cached = self._hashes.get(frozen)
         if cached is None:
             h = hashlib.sha256(self.base_digest.encode())
-            for key in sorted(frozen):
-                h.update(json.dumps(self.by_key[key].canonical(), sort_keys=True, default=str).encode())
+            for k in sorted(frozen):
+                h.update(json.dumps(self.instances[k].canonical(), sort_keys=True, default=str).encode())
             cached = self._hashes[frozen] = "sha256:" + h.hexdigest()
         return cached
 
@@ -399,7 +408,6 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                 inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset],
                                     index=len(pol.instances), authored={**r.params, **use.params.get(r.id, {})})
                 pol.instances.append(inst)
-                pol.by_key[key] = inst
     if problems:
         raise PolicyError(problems)
     digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [fam_file]

@@ -88,6 +88,9 @@ def print_policy_list(pol: Policies) -> None:
             t.add_row(pid if first else "", version, str(start or "-"), str(end or "-"), str(len(insts)), title)
             first = False
     con.print(t)
+    for name, src in sorted(pol.tables.sources.items()):  # the provenance of the national code tables
+        con.print(f"code table {name}: {src.get('title', '?')}, edition {src.get('edition', '?')}, "
+                  f"confidence {src.get('confidence', '?')}", markup=False)
 
 
 def policy_rules(engine, payer: str, on: dt.date) -> list[dict]:
