@@ -26,7 +26,7 @@ def _sym(a) -> Symbol:
 
 
 def fact(name: str, *args) -> Symbol:
-    return Function(name, [a if isinstance(a, Symbol) else (Number(a) if isinstance(a, int) else String(str(a))) for a in args])
+    return Function(name, [*map(_sym, args)])
 
 
 def rule_key(inst: RuleInstance) -> Symbol:
