@@ -28,12 +28,11 @@ def print_text(results: list[dict]) -> None:
         outcome = r.get("outcome", "error")
         head = Text()
         head.append(f"{r.get('encounter')}", style="bold")
-        if outcome == "error":
+        if outcome == "error":  # the problems themselves go to standard error, one line each
             head.append("  ")
             head.append("ERROR", style=_OUTCOME_STYLE["error"])
+            head.append(f"  not answered: {len(r['errors'])} problem(s) in the input, listed on standard error")
             con.print(head)
-            for e in r["errors"]:
-                con.print(f"  {e['file']}: {e['record']}: {e['field']}: {e['message']}", markup=False)
             con.print()
             continue
         head.append(f"  {r['payer']}  {r['date_of_service']}  ")
