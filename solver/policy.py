@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from solver import icd10cm
 from solver.encounter import MODIFIER, PROCEDURE_CODE
 from solver.errors import PolicyError, Problem, pydantic_problems
+from solver.families import load_families
 from solver.muscles import Vocabulary
 from solver.policy_model import Citation, Payer, Rule, RuleSet
 from solver.tables import Tables, load_tables
@@ -94,6 +95,7 @@ class Policies:
     payers: dict[str, Payer]
     payer_files: dict[str, str]
     instances: list[RuleInstance] = field(default_factory=list)
+    evidence_terms: dict = field(default_factory=dict)  # "name/arity" -> how an evidence term reads (kb/families.yaml)
     base_digest: str = ""
     _hashes: dict = field(default_factory=dict)
     _in_force: dict = field(default_factory=dict)
@@ -239,6 +241,11 @@ class _ParamChecker:
             if v not in self.p.vocabulary.regions:
                 raise ValueError(f"{v!r} is not a region of policies/tables/muscles.yaml")
             return v
+        if typ == "rule_id":
+            v = str(v)
+            if not any(v == r.id for rs in self.p.rulesets.values() for r in rs.rules):
+                raise ValueError(f"{v!r} is not the id of a rule in policies/rulesets/")
+            return v
         if typ == "element":
             if v not in DOCUMENTATION_ELEMENTS:
                 raise ValueError(f"{v!r} is not a documentation element; use one of {list(DOCUMENTATION_ELEMENTS)}")
@@ -288,10 +295,8 @@ def _earlier(a, b):
 def load_policies(root: Path, kb_dir: Path) -> Policies:
     problems: list[Problem] = []
     fam_file = kb_dir / "families.yaml"
-    families = (_read_yaml(fam_file, problems) or {}).get("families", {})
-    for name, spec in families.items():
-        if not (kb_dir / "families" / spec.get("file", "")).exists():
-            problems.append(Problem(str(fam_file), f"families.{name}.file", "no such file under kb/families/"))
+    family_specs = load_families(kb_dir, _read_yaml, problems)
+    families = family_specs.specs
     tables = load_tables(root / "tables")
     vocabulary = Vocabulary(root / "tables" / "muscles.yaml")
     codeset = icd10cm.CodeSet(root / "tables" / "icd10cm-changes.yaml")
@@ -344,7 +349,8 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
             problems.append(Problem(str(path), "payer", f"the payer id {payer.payer!r} must match the file name {path.stem!r}"))
         payers[payer.payer], payer_files[payer.payer] = payer, str(path)
 
-    pol = Policies(root, families, tables, vocabulary, codeset, rulesets, ruleset_files, payers, payer_files)
+    pol = Policies(root, families, tables, vocabulary, codeset, rulesets, ruleset_files, payers, payer_files,
+                   evidence_terms=family_specs.terms)
     checker = _ParamChecker(pol)
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
@@ -365,6 +371,8 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
             rule_home[r.id] = file
             before = len(problems)
             normalized[r.id] = checker.check(r.family, r.params, file, where, problems)
+            if r.family in families:
+                problems.extend(Problem(file, f"{where}.message", msg) for msg in family_specs.template_problems(r.family, r.message))
             if len(problems) > before:
                 broken.add(r.id)
             for j, c in enumerate(r.citations):
