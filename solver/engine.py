@@ -23,7 +23,7 @@ from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
 
-SOLVER_OPTIONS = ["--opt-strategy=usc", "--warn=none", "--opt-mode=opt"]
+SOLVER_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
 
 

@@ -2,12 +2,11 @@
 from a violation atom, its evidence and detail atoms, and the rule's YAML (message, citations, severity)."""
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 
 from clingo import Symbol, SymbolType
 
-from solver.dates import day_number, from_day_number
+from solver.dates import from_day_number
 from solver.encounter import Encounter
 from solver.facts import EncounterFacts
 from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
@@ -37,63 +36,55 @@ def _slot_sort(sym: Symbol):
     return (SLOT_ORDER.get(sym.name, 9), [a.number for a in sym.arguments if a.type == SymbolType.Number])
 
 
-def _render(term: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies) -> str:
-    name, args = term.name, term.arguments
-    a = [_py(x) for x in args]
-    if name == "injected":
-        muscle = pol.vocabulary.muscles.get(a[0], {}).get("name", a[0]).lower()
-        return f"injected {muscle} {a[1]}"
-    if name == "unnamed":
-        return f"injection documented as {a[0]!r} names no muscle" if a[0] else "an injection names no muscle"
-    if name == "also_billed":
-        return f"also billed: {a[1]}"
-    if name == "modifier":
-        return f"modifier {a[0]}"
-    if name == "same_claim":
-        return f"{a[0]} on the same claim"
-    if name == "same_session":
-        return f"{a[0]} in the same session"
-    if name == "new_patient_only":
-        return "new-patient status alone does not make an E/M separately identifiable"
-    if name == "separately_identifiable":
-        return "a significant, separately identifiable E/M is documented"
-    if name == "column1":
-        return f"NCCI PTP edit: column 1 {a[0]}, column 2 {a[1]}, modifier indicator {a[2]}"
-    if name == "not_covered_by":
-        inst = pol.instances[args[0].number]
-        return f"denial expected under {inst.id} ({inst.version})"
-    if name == "abn_on_file":
-        return "ABN on file"
-    if name == "diagnosis":
-        return f"{a[0]} is {_STATUS_TEXT.get(a[1], a[1])} on {enc.date_of_service.isoformat()}"
-    if name == "excludes1":
-        return f"Excludes1 note at {a[0]} names {a[1]}"
-    if name == "pointed":
-        return f"the line points to {a[0]}"
-    if name == "prior_session":
-        day = args[0].arguments[0].number
-        return f"earlier session {from_day_number(day).isoformat()} ({a[1]})"
-    if name == "missing":
-        if len(args) == 2:
-            i = args[0].arguments[0].number
-            return f"injection {i} ({ef.injections.get(i) or 'no muscle'}): {a[1]} not documented"
-        el = args[0]
-        if el.type == SymbolType.Function and el.name == "therapy_weeks":
-            return f"conservative therapy for at least {el.arguments[0].number} weeks not documented"
-        if el.type == SymbolType.Function and el.name == "one_of":
-            name = el.arguments[0].string
-            return f"one of: {DOCUMENTATION_ELEMENTS.get(name, name)}"
-        return f"not documented: {DOCUMENTATION_ELEMENTS.get(a[0], a[0])}"
-    if name == "relief":
-        return f"prior relief documented: {a[0]}% for {a[1]} weeks"
-    if name == "no_relief_documented":
-        return "no response to the previous TPI documented"
-    if name == "region":
-        return f"region {a[0]}"
-    if name in ("substance", "guidance"):
-        i = args[0].arguments[0].number
-        return f"injection {i} ({ef.injections.get(i) or 'no muscle'}): {name} {a[1]}"
-    return str(term)
+class _Arg:
+    """One argument of an evidence term, rendered by the kind its reading names ({0:muscle}, {1:date}, ...)."""
+
+    __slots__ = ("sym", "enc", "ef", "pol")
+
+    def __init__(self, sym: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies):
+        self.sym, self.enc, self.ef, self.pol = sym, enc, ef, pol
+
+    def __format__(self, kind: str) -> str:
+        sym = self.sym
+        inner = sym.arguments[0] if sym.type == SymbolType.Function and len(sym.arguments) == 1 else sym
+        if kind == "muscle":
+            m = _py(sym)
+            return self.pol.vocabulary.muscles.get(m, {}).get("name", m).lower()
+        if kind == "injection":
+            i = inner.number
+            return f"{i} ({self.ef.injections.get(i) or 'no muscle documented'})"
+        if kind == "date":
+            return from_day_number(inner.number).isoformat()
+        if kind == "element":
+            e = _py(sym)
+            return DOCUMENTATION_ELEMENTS.get(e, e)
+        if kind == "status":
+            s = _py(sym)
+            return _STATUS_TEXT.get(s, s)
+        if kind == "rule":
+            inst = self.pol.instances[inner.number]
+            return f"{inst.id} ({inst.version})"
+        return str(_py(sym))
+
+
+def _evidence(terms: list[Symbol], enc: Encounter, ef: EncounterFacts, pol: Policies, family: str) -> list[str]:
+    """Evidence terms in words, by the readings of kb/families.yaml; a term listed once is joined. Terms come
+    in the order the family's spec lists them, then in symbol order, so the text never depends on the solver."""
+    out: list[str] = []
+    joined: dict[str, list[str]] = {}
+    order = {t: i for i, t in enumerate(pol.families.get(family, {}).get("evidence", ()))}
+    for term in sorted(terms, key=lambda s: (order.get(f"{s.name}/{len(s.arguments)}", len(order)), s)):
+        spec = pol.evidence_terms.get(f"{term.name}/{len(term.arguments)}")
+        if spec is None:  # kb/families.yaml names every term a family derives (a test checks it)
+            out.append(str(term))
+            continue
+        text = spec.each.format(*(_Arg(a, enc, ef, pol) for a in term.arguments), dos=enc.date_of_service.isoformat())
+        if spec.joined is None:
+            out.append(text)
+        else:
+            joined.setdefault(spec.joined, []).append(text)
+    out += [template.format(all="; ".join(items)) for template, items in joined.items()]
+    return out
 
 
 def _line_text(line: dict) -> str:
@@ -126,21 +117,17 @@ def _claim_lines(line_atoms: list[tuple[str, list[Symbol]]], enc: Encounter, ef:
     return [dict(lines[s], slot=s) for s in order]
 
 
-def _alternatives(pol: Policies, claim: list[dict], in_force: list[RuleInstance]) -> list[list[dict]]:
-    """Other valid claims: a distinct-procedure modifier swapped for another of its group."""
-    groups = [pol.tables.modifier_groups[i.params["modifier_group"]] for i in in_force
-              if i.rule.family == "ptp_modifier_required"]
-    out = []
-    for n, line in enumerate(claim):
-        for group in groups:
-            for m in line["modifiers"]:
-                if m in group:
-                    for other in group:
-                        if other != m:
-                            alt = [dict(x) for x in claim]
-                            mods = [other if x == m else x for x in line["modifiers"]]
-                            alt[n] = dict(line, modifiers=sorted(mods, key=lambda z: (MODIFIER_ORDER.get(z, 99), z)))
-                            out.append([_public_line(x) for x in alt])
+def _alternatives(claim: list[dict], alternatives: list[tuple]) -> list[list[dict]]:
+    """Other valid claims: a modifier swapped for an equal choice the solver found (alternative/4), once each."""
+    out: list[list[dict]] = []
+    for slot, m, other in sorted(alternatives):
+        for n, line in enumerate(claim):
+            if line["slot"] == slot and m in line["modifiers"]:
+                alt = [_public_line(x) for x in claim]
+                mods = [other if x == m else x for x in line["modifiers"]]
+                alt[n] = dict(alt[n], modifiers=sorted(mods, key=lambda z: (MODIFIER_ORDER.get(z, 99), z)))
+                if alt not in out:
+                    out.append(alt)
     return out
 
 
@@ -154,10 +141,11 @@ def _citations(inst: RuleInstance) -> list[dict]:
 
 def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, ln: Symbol, details: dict,
              terms: list[Symbol], sub_lines: dict, cand_code: dict, cand_rule_ids: set) -> dict:
-    """One finding: the rule's YAML (message, citations, severity) filled from the violation's details and evidence."""
+    """One finding: the rule's YAML (message, citations, severity) filled from the violation's details and evidence.
+    x = omit: a documented service the returned claim leaves off, reported as information with the rule's reason."""
     inst = pol.instances[k]
     line_no = ln.number if x == "sub" else None
-    code = sub_lines[line_no]["code"] if line_no else cand_code.get(ln)
+    code = sub_lines[line_no]["code"] if line_no else details.get("code") or cand_code.get(ln)
     fields = _Missing(details)
     fields.setdefault("code", code or "the service")
     fields.setdefault("line", line_no or "")
@@ -165,40 +153,19 @@ def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, 
         message = inst.rule.message.format_map(fields)
     except (ValueError, IndexError):
         message = inst.rule.message
-    ev = [_render(t, enc, ef, pol) for t in terms]
-    alternatives = [e[len("one of: "):] for e in ev if e.startswith("one of: ")]
-    if alternatives:
-        ev = [e for e in ev if not e.startswith("one of: ")] + [f"none of these documented (one is needed): {'; '.join(alternatives)}"]
+    if x == "omit":
+        message = f"{code or 'A documented service'} is left off the claim: {message}"
+    ev = _evidence(terms, enc, ef, pol, inst.rule.family)
     if line_no:
         ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
-    if inst.start and inst.rule.family == "sessions_per_window":
-        start = day_number(inst.start)
-        if any(t.name == "prior_session" and t.arguments[0].arguments[0].number < start for t in terms):
-            ev.append(f"sessions before this policy's start ({inst.start.isoformat()}) are counted (set count_from to change this)")
-    again = _allowed_again(inst, enc, terms, details)
-    if again:
-        ev.append(f"allowed again under this rule from {again.isoformat()}")
-    f = {"rule": inst.id, "category": inst.rule.category, "severity": inst.rule.severity, "line": line_no,
-         "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
+    f = {"rule": inst.id, "category": inst.rule.category, "severity": "info" if x == "omit" else inst.rule.severity,
+         "line": line_no, "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
          "confidence": inst.rule.confidence, "policy_version": inst.version}
-    if inst.rule.review:
+    if inst.rule.review and x != "omit":
         f["review"] = True
     if x == "sub":
         f["corrected"] = k not in cand_rule_ids
     return f
-
-
-def _allowed_again(inst: RuleInstance, enc: Encounter, terms: list[Symbol], details: dict):
-    """For a frequency finding, the first date of service on which this rule would not fire for the same history."""
-    family, params = inst.rule.family, inst.params
-    if family == "sessions_per_window":
-        days = sorted(t.arguments[0].arguments[0].number for t in terms if t.name == "prior_session")
-        drop = len(days) - params["max_sessions"]  # how many counted sessions must leave the window
-        if drop >= 0 and days:
-            return from_day_number(days[drop] + params["window_days"])
-    if family in ("minimum_interval", "minimum_interval_unknown_location") and isinstance(details.get("gap"), int):
-        return enc.date_of_service + dt.timedelta(days=params["days"] - details["gap"])
-    return None
 
 
 def _unknown_muscle(text: str) -> dict:
@@ -224,12 +191,17 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
     violations: set[tuple] = set()
     details: dict[tuple, dict] = defaultdict(dict)
     evidence: dict[tuple, list[Symbol]] = defaultdict(list)
+    values: dict[tuple, dict[str, set]] = defaultdict(dict)
     line_atoms = []
+    alternatives = []
     for s in atoms:
         n = s.name
         args = s.arguments
         if n.startswith("line"):
             line_atoms.append((n, args))
+            continue
+        if n == "alternative":
+            alternatives.append((args[1], _py(args[2]), _py(args[3])))
             continue
         key = (args[1].name, args[2].number, args[3])
         if n == "violation":
@@ -237,9 +209,10 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         elif n == "evidence":
             evidence[key].append(args[4])
         elif n == "detail":
-            d = details[key]
-            name, val = args[4].name, _py(args[5])
-            d[name] = val if name not in d or d[name] == val else f"{d[name]}, {val}"
+            values[key].setdefault(args[4].name, set()).add(args[5])
+    for key, by_name in values.items():  # a field with several values lists them in symbol order
+        details[key] = {name: _py(vals.pop()) if len(vals) == 1 else ", ".join(str(_py(v)) for v in sorted(vals))
+                        for name, vals in by_name.items()}
     claim = _claim_lines(line_atoms, enc, ef)
     submitted = enc.claim is not None
     sub_lines = {n: {"code": l.code, "modifiers": l.modifiers, "units": l.units} for n, l in enumerate(enc.claim or [], start=1)}
@@ -248,7 +221,7 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
     sub_rule_ids = {k for (x, k, _ln) in violations if x == "sub"}
     findings = []
     for x, k, ln in sorted(violations, key=lambda v: (v[0] != "enc", v[0], v[1], str(v[2]))):
-        if submitted and x == "cand" and k in sub_rule_ids:
+        if submitted and x in ("cand", "omit") and k in sub_rule_ids:
             continue  # reported on the submitted line already
         findings.append(_finding(pol, enc, ef, x, k, ln, details.get((x, k, ln), {}), evidence.get((x, k, ln), []),
                                  sub_lines, cand_code, cand_rule_ids))
@@ -260,7 +233,7 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         "date_of_service": enc.date_of_service.isoformat(),
         "outcome": outcome_of(findings),
         "claim": [_public_line(x) for x in claim],
-        "alternatives": _alternatives(pol, claim, applies),
+        "alternatives": _alternatives(claim, alternatives),
         "findings": findings,
         "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": sorted({i.version for i in applies}),
                    "version": pol.version_hash(applies)},

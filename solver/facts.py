@@ -72,6 +72,8 @@ def rule_facts(pol: Policies, inst: RuleInstance) -> list[Symbol]:
     out = [Function("rule", [k, Function(inst.rule.family)]),
            Function("rule_name", [k, String(inst.payer), String(inst.rule.id), String(inst.version)]),
            Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
+    if inst.start is not None:
+        out.append(Function("rule_from", [k, Number(day_number(inst.start))]))
     return out + _param_facts(k, pol.families[inst.rule.family], inst.params)
 
 
