@@ -210,7 +210,7 @@ def compile_facts(
     encounter: str = typer.Argument(..., help="One encounter file ('-' reads standard input)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the facts (e.g. facts.lp)."),
 ):
-    """Write the facts of one encounter, so that `clingo kb/main.lp facts.lp` replays the decision."""
+    """Write the facts of one encounter, so that `python -m clingo kb/main.lp facts.lp` replays the decision."""
     from solver.reading import read_file
     engine = _engine()
     try:

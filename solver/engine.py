@@ -59,6 +59,8 @@ class Engine:
     kb_dir: Path = KB_DIR
     policies: Policies = field(init=False)
     timings: Timings = field(default_factory=Timings)
+    # What clingo said while grounding (a warning is a defect of the knowledge base; tests require none).
+    messages: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.policies = load_policies(self.policies_dir, self.kb_dir)
@@ -85,7 +87,7 @@ class Engine:
             if enc.payer not in self.policies.payers:
                 raise InputError([Problem("(encounter)", "payer", f"unknown payer {enc.payer!r} in encounter {enc.id}")])
         t0 = time.perf_counter()
-        ctl = clingo.Control(SOLVER_OPTIONS)
+        ctl = clingo.Control(SOLVER_OPTIONS, logger=self._log)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
@@ -133,12 +135,16 @@ class Engine:
         tm.encounters += len(encounters)
         return results
 
+    def _log(self, _code, message: str) -> None:
+        if len(self.messages) < 100:  # bounded: a long-lived process never grows on a repeated message
+            self.messages.append(message)
+
     def _set_facts(self, set_id: int) -> list[clingo.Symbol]:
         return [clingo.Function("rule_set_member", [clingo.Number(set_id), clingo.Number(k)])
                 for k in self.policies.set_members(set_id)]
 
     def facts_program(self, enc: Encounter) -> str:
-        """The facts of one encounter and its payer's policy, as text for `clingo kb/main.lp facts.lp`.
+        """The facts of one encounter and its payer's policy, as text for `python -m clingo kb/main.lp facts.lp`.
 
         Text is produced by clingo's own symbol printer (str(Symbol)), never by formatting input values
         into rules, so the replay reads exactly the atoms the engine adds."""
@@ -146,6 +152,7 @@ class Engine:
         set_id = self.policies.in_force_set(enc.payer, enc.date_of_service)
         rules = [sym for k in self.policies.set_members(set_id) for sym in self._rule_facts[k]] + self._set_facts(set_id)
         lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}",
+                 f"% replay: python -m clingo {self.kb_dir / 'main.lp'} <this file>",
                  "% rule_name(K,Payer,RuleId,Version) names each rule key K of violation/4."]
         tables = self._table_facts.for_codes(encounter_codes(self.policies, enc))
         lines += [f"{sym}." for sym in tables + rules + ef.symbols]

@@ -142,7 +142,7 @@ def _citations(inst: RuleInstance) -> list[dict]:
 def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, ln: Symbol, details: dict,
              terms: list[Symbol], sub_lines: dict, cand_code: dict, cand_rule_ids: set) -> dict:
     """One finding: the rule's YAML (message, citations, severity) filled from the violation's details and evidence.
-    x = omit: a documented service the returned claim leaves off, reported as information with the rule's reason."""
+    x = omit: a documented service the returned claim leaves off, a warning with the rule's reason."""
     inst = pol.instances[k]
     line_no = ln.number if x == "sub" else None
     code = sub_lines[line_no]["code"] if line_no else details.get("code") or cand_code.get(ln)
@@ -158,7 +158,7 @@ def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, 
     ev = _evidence(terms, enc, ef, pol, inst.rule.family)
     if line_no:
         ev.append(f"claim line {line_no}: {_line_text(sub_lines[line_no])}")
-    f = {"rule": inst.id, "category": inst.rule.category, "severity": "info" if x == "omit" else inst.rule.severity,
+    f = {"rule": inst.id, "category": inst.rule.category, "severity": "warning" if x == "omit" else inst.rule.severity,
          "line": line_no, "code": code, "message": message, "citations": _citations(inst), "evidence": ev,
          "confidence": inst.rule.confidence, "policy_version": inst.version}
     if inst.rule.review and x != "omit":

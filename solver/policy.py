@@ -284,6 +284,20 @@ def _ruleset_rules(name: str, rulesets: dict[str, RuleSet], seen: tuple = ()) ->
     return out
 
 
+def _cited(c, rs: RuleSet, use, file: str, where: str, problems: list[Problem], reported: set) -> Citation:
+    """A rule's citation as one payer adopts it: a named one the payer cites its own document for (`cite`)."""
+    if not isinstance(c, str):
+        return c
+    if c in use.cite:
+        return use.cite[c]
+    cited = rs.citations[c]
+    if cited.payer_supplies and (where, c) not in reported:
+        reported.add((where, c))
+        problems.append(Problem(file, f"{where}.cite", f"rule set {rs.ruleset} asks each payer to cite its own document for "
+                                                       f"{c!r}: add it under cite"))
+    return cited
+
+
 def _later(a, b):
     return b if a is None else a if b is None else max(a, b)
 
@@ -383,6 +397,7 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     for pid, payer in payers.items():
         file = payer_files[pid]
         seen_keys = set()
+        reported: set = set()
         for u_i, use in enumerate(payer.uses):
             uw = f"uses.{u_i}"
             if use.ruleset not in rulesets:
@@ -390,6 +405,10 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                 continue
             members = _ruleset_rules(use.ruleset, rulesets)
             ids = {r.id for _, r in members}
+            names = {c for rs_, _ in members for c in rs_.citations}
+            for c in use.cite:
+                if c not in names:
+                    problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
             for rid in list(use.params) + list(use.exclude):
                 if rid not in ids:
                     problems.append(Problem(file, f"{uw}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
@@ -407,7 +426,7 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                                          params_at=f"{uw}.params.{r.id}")
                 else:
                     norm = normalized[r.id]
-                cites = tuple(use.citations) + tuple(rs.citations[c] if isinstance(c, str) else c
+                cites = tuple(use.citations) + tuple(_cited(c, rs, use, file, uw, problems, reported)
                                                      for c in r.citations if not isinstance(c, str) or c in rs.citations)
                 start = _later(r.effective.from_, use.from_)
                 end = _earlier(r.effective.through, use.through)

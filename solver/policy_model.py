@@ -22,6 +22,9 @@ class Citation(Strict):
     section: str | None = None
     published: dt.date | None = None
     last_reviewed: dt.date | None = None
+    # In a rule set written once for several payers (the uniform LCD): each adopting payer must cite its own
+    # document in its place (`cite` in the payer file), so no finding cites another payer's document.
+    payer_supplies: bool = False
 
 
 class Effective(Strict):
@@ -75,6 +78,7 @@ class Use(Strict):
     from_: dt.date | None = Field(default=None, alias="from")
     through: dt.date | None = None
     citations: list[Citation] = []
+    cite: dict[str, Citation] = {}  # the payer's own document in place of a named citation of the rule set
     params: dict[str, dict[str, Any]] = {}
     exclude: list[str] = []
     notes: str | None = None
