@@ -409,12 +409,12 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
             for c in use.cite:
                 if c not in names:
                     problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
-            for rid in list(use.params) + list(use.exclude):
+            for rid in list(use.params) + list(use.exclude) + list(use.only):
                 if rid not in ids:
                     problems.append(Problem(file, f"{uw}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
             version = use.version or use.ruleset
             for rs, r in members:
-                if r.id in use.exclude or r.id in broken:
+                if r.id in use.exclude or r.id in broken or (use.only and r.id not in use.only):
                     continue
                 key = (pid, r.id, version)
                 if key in seen_keys:

@@ -81,6 +81,7 @@ class Use(Strict):
     cite: dict[str, Citation] = {}  # the payer's own document in place of a named citation of the rule set
     params: dict[str, dict[str, Any]] = {}
     exclude: list[str] = []
+    only: list[str] = []  # adopt only these rules of the set (e.g. the one gap rule that fits the version)
     notes: str | None = None
 
 

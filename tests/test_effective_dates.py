@@ -42,5 +42,6 @@ def test_rule_fires_only_while_in_force(engine, inst, enc, day, in_force):
     raw = enc.model_dump(mode="json", exclude_none=True)
     moved = Encounter.model_validate(shift(raw, (day - enc.date_of_service).days))
     result = engine.check(moved)
-    assert (inst.id in result["policy"]["rules"]) is in_force
-    assert (inst.id in {f["rule"] for f in result["findings"]}) is in_force
+    # the same rule id may continue under the payer's next version: the instance is the id under its version
+    assert (inst.id in result["policy"]["rules"] and inst.version in result["policy"]["versions"]) is in_force
+    assert ((inst.id, inst.version) in {(f["rule"], f["policy_version"]) for f in result["findings"]}) is in_force
