@@ -1,4 +1,5 @@
-"""The policy YAML schema: rule sets (rule instances of kb/ families) and payers that compose them."""
+"""The policy YAML schema: rule sets (rule instances of kb/ families), payers that compose them, the cases
+next to them, and the muscle table. `payerkb schema --policy KIND` prints these as JSON Schema."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,15 +25,17 @@ class Citation(Strict):
     last_reviewed: dt.date | None = None
 
 
+def _ordered(model):
+    if model.from_ and model.through and model.through < model.from_:
+        raise ValueError(f"'through' ({model.through}) is before 'from' ({model.from_}); the dates are inclusive, fix the order")
+    return model
+
+
 class Effective(Strict):
     from_: dt.date | None = Field(default=None, alias="from")
     through: dt.date | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.from_ and self.through and self.through < self.from_:
-            raise ValueError("'through' is before 'from'; the dates are inclusive, fix the order")
-        return self
+    _ordered = model_validator(mode="after")(_ordered)
 
 
 class Rule(Strict):
@@ -79,6 +82,8 @@ class Use(Strict):
     exclude: list[str] = []
     notes: str | None = None
 
+    _ordered = model_validator(mode="after")(_ordered)
+
 
 class Payer(Strict):
     payer: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -89,6 +94,30 @@ class Payer(Strict):
     notes: str | None = None
 
 
+class ExpectedLine(Strict):
+    """A claim line a case expects: each field given must match the returned line."""
+
+    code: str | None = None
+    modifiers: list[str] | None = None
+    units: int | None = None
+    diagnoses: list[str] | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("modifiers", mode="before")
+    @classmethod
+    def _modifiers(cls, value):
+        return [str(m) if isinstance(m, int) and not isinstance(m, bool) else m for m in value] if isinstance(value, list) else value
+
+
+class Expect(Strict):
+    outcome: Literal["allow", "modify", "review", "deny"] | None = None
+    claim: list[ExpectedLine] | None = None
+
+
 class Case(Strict):
     """A YAML test case next to a policy file: an encounter and what the product must answer."""
 
@@ -96,17 +125,51 @@ class Case(Strict):
     encounter: dict[str, Any]
     violates: list[str] = []  # rule ids that must be among the findings
     passes: list[str] = []  # rule ids that must not be
-    expect: dict[str, Any] = {}  # outcome, claim (lines; each listed field must match)
-
-    @field_validator("expect")
-    @classmethod
-    def _expect(cls, value):
-        unknown = set(value) - {"outcome", "claim"}
-        if unknown:
-            raise ValueError(f"unknown expectation(s) {sorted(unknown)}; use outcome and claim")
-        return value
+    expect: Expect = Expect()  # outcome, claim (lines; each listed field must match)
 
 
 class CaseFile(Strict):
     defaults: dict[str, Any] = {}
     cases: list[Case]
+
+
+# --- policies/tables/muscles.yaml: the muscle vocabulary and region model
+
+
+class TableSource(Strict):
+    title: str = Field(min_length=1)
+    note: str | None = None
+
+
+class Region(Strict):
+    title: str = Field(min_length=1)
+    description: str | None = None
+
+
+class MusclePart(Strict):
+    name: str = Field(min_length=1)
+    region: str | None = None  # default: the muscle's region
+
+
+class Muscle(Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(_[a-z0-9]+)*$")
+    name: str | None = None  # default: the id
+    region: str
+    paired: bool = True
+    synonyms: list[str] = []
+    parts: list[MusclePart] = []
+
+
+class MuscleTable(Strict):
+    source: TableSource | None = None
+    regions: dict[str, Region] = Field(min_length=1)
+    muscles: list[Muscle] = Field(min_length=1)
+    unnamed_terms: list[str] = []
+
+
+POLICY_FILE_MODELS = {"ruleset": RuleSet, "payer": Payer, "cases": CaseFile, "muscles": MuscleTable}
+
+
+def policy_schema(kind: str) -> dict:
+    """The JSON Schema of one kind of policy file, from the models that validate it."""
+    return POLICY_FILE_MODELS[kind].model_json_schema()
