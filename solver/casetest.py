@@ -42,11 +42,8 @@ def load_case_files(files: list[Path], rule_ids: set[str] | None = None) -> list
 
 
 def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) -> list[tuple[Case, Encounter]]:
-    before = len(problems)
     data = read_policy_yaml(path, problems)
     if data is None:
-        if len(problems) == before:
-            problems.append(Problem(str(path), "(file)", "the cases file is empty; give defaults and cases"))
         return []
     raw_cases = data.get("cases") if isinstance(data, dict) else None
     try:

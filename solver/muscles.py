@@ -108,9 +108,10 @@ class Vocabulary:
 def _validated(path: Path, problems: list[Problem]) -> tuple[dict, list[tuple[int, Muscle]], list[str]] | None:
     """The regions, the muscles valid on their own (with their index) and the unnamed terms; problems for the rest."""
     data = read_policy_yaml(path, problems)
+    if data is None:
+        return None
     if not isinstance(data, dict):
-        if data is not None or not problems:
-            problems.append(Problem(str(path), "(file)", "the muscle table is a mapping with regions, muscles and unnamed_terms"))
+        problems.append(Problem(str(path), "(file)", "the muscle table is a mapping with regions, muscles and unnamed_terms"))
         return None
     try:
         table = MuscleTable.model_validate(data)

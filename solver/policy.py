@@ -1,7 +1,9 @@
 """Loading the policies: rule sets and payers (YAML), validated strictly against the families of kb/.
 
-Every problem in every file is collected and reported at once as `file: field.path: message`.
-Payers compose rule sets; a composed rule instance is keyed r(payer, rule id, version).
+Every problem in every file (the code tables and the muscle table too) is collected and reported at once as
+`file: field.path: message`. Parameter types are checked by solver/param_types.py. Payers compose rule
+sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most once on
+a date for a payer.
 """
 from __future__ import annotations
 

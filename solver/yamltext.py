@@ -49,7 +49,10 @@ def load_yaml(text: str):
 def read_policy_yaml(path: Path, problems: list[Problem]):
     """The data of a policy file, or None with a problem naming the file (and the line of a syntax error)."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=PolicyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PolicyLoader)  # noqa: S506 - a SafeLoader subclass
+        if data is None:
+            problems.append(Problem(str(path), "(file)", "the file is empty; fill it in or remove it"))
+        return data
     except FileNotFoundError:
         problems.append(Problem(str(path), "(file)", "no such file"))
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:

@@ -301,3 +301,9 @@ def test_an_unknown_kind_of_policy_schema_is_named():
     r = _cli(POLICIES_DIR, "schema", "--policy", "rulez")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--policy: unknown kind 'rulez'; use one of" in r.stderr
+
+
+def test_an_empty_payer_file_is_named_not_skipped(policies):
+    path = policies / "payers" / "acme.yaml"
+    path.write_text("# a payer to come\n")
+    assert f"{path}: (file): the file is empty" in _problems(policies)
