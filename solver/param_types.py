@@ -9,13 +9,12 @@ list[T], map[K,T], diagnoses (ICD-10-CM codes; "M54.5*" = the code and all below
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 from solver.encounter import MODIFIER, PROCEDURE_CODE
 from solver.errors import Problem
-from solver.policy_model import CATEGORIES
+from solver.policy_model import CATEGORIES, iso_date
 
 SLOTS = ("tpi", "dry_needling", "em")
 DOCUMENTATION_ELEMENTS = {  # element -> how a finding names it when it is missing
@@ -117,12 +116,7 @@ class ParamChecker:
                 raise ValueError(f"expected a single value, not {type(v).__name__} {v!r}")
             return str(v)
         if typ == "date":
-            if isinstance(v, dt.date):
-                return v
-            try:
-                return dt.date.fromisoformat(str(v))
-            except ValueError:
-                raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
+            return iso_date(v)
         if typ == "bool":
             if not isinstance(v, bool):
                 raise ValueError(f"{v!r} is not true or false")

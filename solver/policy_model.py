@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 CATEGORIES = ("code_selection", "units", "modifier", "diagnosis", "documentation", "frequency",
               "evaluation", "bundling", "coverage")
 RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_date(value: Any) -> dt.date:
+    """A date written YYYY-MM-DD (policy YAML keeps dates as text): an impossible or other value is named."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a date: {exc}; write YYYY-MM-DD") from None
+    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+
+
+Date = Annotated[dt.date, BeforeValidator(iso_date)]
 
 
 class Strict(BaseModel):
@@ -21,8 +37,8 @@ class Citation(Strict):
     title: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://\S+$")
     section: str | None = None
-    published: dt.date | None = None
-    last_reviewed: dt.date | None = None
+    published: Date | None = None
+    last_reviewed: Date | None = None
 
 
 def _ordered(model):
@@ -32,8 +48,8 @@ def _ordered(model):
 
 
 class Effective(Strict):
-    from_: dt.date | None = Field(default=None, alias="from")
-    through: dt.date | None = None
+    from_: Date | None = Field(default=None, alias="from")
+    through: Date | None = None
 
     _ordered = model_validator(mode="after")(_ordered)
 
@@ -75,8 +91,8 @@ class Use(Strict):
     ruleset: str
     version: str | None = None
     title: str | None = None
-    from_: dt.date | None = Field(default=None, alias="from")
-    through: dt.date | None = None
+    from_: Date | None = Field(default=None, alias="from")
+    through: Date | None = None
     citations: list[Citation] = []
     params: dict[str, dict[str, Any]] = {}
     exclude: list[str] = []

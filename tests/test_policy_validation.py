@@ -125,9 +125,9 @@ def test_an_impossible_date_in_a_rule_set_or_a_payer_is_named_with_every_other_e
     ncci = policies / "rulesets" / "ncci.yaml"
     _edit(ncci, lambda d: d["rules"][0].update(severity="fatal"))
     text = _problems(policies)
-    assert f"{cigna}: rules.3.effective.from: Input should be a valid date" in text
-    assert f"{cgs}: uses.1.from: Input should be a valid date" in text
-    assert f"{cgs}: uses.1.citations.0.published: Input should be a valid date" in text
+    assert f"{cigna}: rules.3.effective.from: '2025-09-31' is not a date: day is out of range for month" in text
+    assert f"{cgs}: uses.1.from: '2024-04-31' is not a date: day is out of range for month" in text
+    assert f"{cgs}: uses.1.citations.0.published: '2024-02-30' is not a date" in text
     assert f"{ncci}: rules.0.severity: Input should be 'error', 'warning' or 'info'" in text
 
 
@@ -137,11 +137,17 @@ def test_an_impossible_date_parameter_is_named(policies):
     assert f"{path}: rules.2.params.count_from: '2024-02-30' is not a date" in _problems(policies)
 
 
+def test_a_number_where_a_date_belongs_is_not_read_as_a_day_of_1970(policies):
+    path = policies / "payers" / "medicare-cgs.yaml"
+    _replace(path, "from: 2024-04-01", "from: 0")
+    assert f"{path}: uses.1.from: 0 is not a date; write YYYY-MM-DD" in _problems(policies)
+
+
 def test_the_cli_names_an_impossible_date_without_a_traceback(policies):
     _replace(policies / "payers" / "medicare-wps.yaml", "from: 2024-04-01", "from: 2024-13-01")
     r = _cli(policies, "policy", "list")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "medicare-wps.yaml: uses." in r.stderr and ".from: Input should be a valid date" in r.stderr
+    assert "medicare-wps.yaml: uses.2.from: '2024-13-01' is not a date: month must be in 1..12" in r.stderr
 
 
 def test_a_payer_use_whose_through_is_before_its_from_is_rejected(policies):
