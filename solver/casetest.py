@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from solver.encounter import Encounter
 from solver.errors import PolicyError, Problem, pydantic_problems
 from solver.policy_model import Case, CaseFile
-from solver.reading import load_yaml
+from solver.yamltext import read_policy_yaml
+
+PRODUCT_RULES = ("vocabulary.",)  # findings the product makes itself, not rules of a rule set (see explain.py)
 
 
 def find_case_files(path: Path) -> list[Path]:
@@ -21,16 +23,43 @@ def find_case_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.cases.yaml"))
 
 
-def load_cases(path: Path) -> list[tuple[Case, Encounter]]:
+def load_cases(path: Path, rule_ids: set[str] | None = None) -> list[tuple[Case, Encounter]]:
+    """The cases of one file, each encounter validated; with rule_ids, every rule a case names must be one of them."""
     problems: list[Problem] = []
+    out = _read_cases(Path(path), rule_ids, problems)
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
+def load_case_files(files: list[Path], rule_ids: set[str] | None = None) -> list[tuple[Path, list[tuple[Case, Encounter]]]]:
+    """The cases of many files: every problem of every file raises one PolicyError."""
+    problems: list[Problem] = []
+    out = [(Path(path), _read_cases(Path(path), rule_ids, problems)) for path in files]
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
+def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) -> list[tuple[Case, Encounter]]:
+    data = read_policy_yaml(path, problems)
+    if data is None:
+        return []
+    raw_cases = data.get("cases") if isinstance(data, dict) else None
     try:
-        cf = CaseFile.model_validate(load_yaml(path.read_text(encoding="utf-8")))
+        cf = CaseFile.model_validate({**data, "cases": []} if isinstance(raw_cases, list) else data)
     except ValidationError as exc:
-        raise PolicyError(pydantic_problems(exc, str(path))) from None
-    except Exception as exc:  # YAML syntax
-        raise PolicyError([Problem(str(path), "(file)", f"cannot read the cases: {exc}")]) from None
+        problems.extend(pydantic_problems(exc, str(path)))
+        return []
     out = []
-    for i, case in enumerate(cf.cases):
+    for i, raw_case in enumerate(raw_cases):  # each case on its own, so every error of every case is reported
+        if isinstance(raw_case, dict):
+            _check_rule_names(raw_case, f"cases.{i}", rule_ids, str(path), problems)
+        try:
+            case = Case.model_validate(raw_case)
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, str(path), prefix=f"cases.{i}"))
+            continue
         raw = dict(cf.defaults)
         raw.update(case.encounter)
         raw.setdefault("id", case.name)
@@ -38,9 +67,21 @@ def load_cases(path: Path) -> list[tuple[Case, Encounter]]:
             out.append((case, Encounter.model_validate(raw)))
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, str(path), prefix=f"cases.{i}.encounter"))
-    if problems:
-        raise PolicyError(problems)
     return out
+
+
+def _check_rule_names(raw: dict, where: str, rule_ids: set[str] | None, file: str, problems: list[Problem]) -> None:
+    """A case names rules that exist, and never one rule as both violated and passed (checked on the raw case,
+    so these problems are reported with the case's other ones)."""
+    named = {key: raw.get(key) if isinstance(raw.get(key), list) else [] for key in ("violates", "passes")}
+    for key, rids in named.items():
+        for j, rid in enumerate(rids):
+            if not isinstance(rid, str):
+                continue  # the model reports it
+            if rule_ids is not None and rid not in rule_ids and not rid.startswith(PRODUCT_RULES):
+                problems.append(Problem(file, f"{where}.{key}.{j}", f"{rid!r} is not a rule of the policies; check its spelling"))
+            elif key == "passes" and rid in named["violates"]:
+                problems.append(Problem(file, f"{where}.{key}.{j}", f"{rid!r} is also listed under violates; a case either violates a rule or passes it"))
 
 
 def compare(case: Case, result: dict) -> list[tuple[str, str, str]]:
@@ -54,24 +95,24 @@ def compare(case: Case, result: dict) -> list[tuple[str, str, str]]:
         if rid in found:
             diffs.append((f"rule {rid}", "not violated", "violated"))
     exp = case.expect
-    if "outcome" in exp and exp["outcome"] != result["outcome"]:
-        diffs.append(("outcome", exp["outcome"], result["outcome"]))
-    if "claim" in exp:
+    if exp.outcome is not None and exp.outcome != result["outcome"]:
+        diffs.append(("outcome", exp.outcome, result["outcome"]))
+    if exp.claim is not None:
         got = result["claim"]
-        if len(exp["claim"]) != len(got):
-            diffs.append(("claim lines", str(len(exp["claim"])), str(len(got))))
-        for n, (e, g) in enumerate(zip(exp["claim"], got), start=1):
-            for k, v in e.items():
-                v = [str(x) for x in v] if isinstance(v, list) else (str(v) if k == "code" else v)
+        if len(exp.claim) != len(got):
+            diffs.append(("claim lines", str(len(exp.claim)), str(len(got))))
+        for n, (e, g) in enumerate(zip(exp.claim, got), start=1):
+            for k, v in e.model_dump(exclude_unset=True).items():
                 if g.get(k) != v:
                     diffs.append((f"claim line {n} {k}", str(v), str(g.get(k))))
     return diffs
 
 
 def run_cases(engine, files: list[Path], console) -> tuple[int, int]:
+    """Run the cases of the files, after every file was validated (all their problems raise one PolicyError)."""
     failures = total = 0
-    for path in files:
-        cases = load_cases(path)
+    rule_ids = {r.id for rs in engine.policies.rulesets.values() for r in rs.rules}
+    for path, cases in load_case_files(files, rule_ids):
         results = engine.check_many([enc for _, enc in cases]) if cases else []
         for (case, _enc), result in zip(cases, results):
             total += 1

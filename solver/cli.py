@@ -183,10 +183,16 @@ def policy_diff(
 
 
 @app.command("schema")
-def schema():
-    """The JSON Schema of an encounter (contract v1), for programs that build them."""
-    from solver.encounter import Encounter
-    typer.echo(json.dumps(Encounter.model_json_schema(), indent=2))
+def schema(policy: Optional[str] = typer.Option(None, "--policy", help="The schema of a policy file instead: ruleset, payer, cases or muscles.")):
+    """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file."""
+    if policy is None:
+        from solver.encounter import Encounter
+        typer.echo(json.dumps(Encounter.model_json_schema(), indent=2))
+        return
+    from solver.policy_model import POLICY_FILE_MODELS, policy_schema
+    if policy not in POLICY_FILE_MODELS:
+        _fail([Problem("(command line)", "--policy", f"unknown kind {policy!r}; use one of {sorted(POLICY_FILE_MODELS)}")])
+    typer.echo(json.dumps(policy_schema(policy), indent=2))
 
 
 @app.command("test")

@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from pydantic import ValidationError
 
-from solver.errors import PolicyError, Problem
+from solver.errors import PolicyError, Problem, pydantic_problems
+from solver.policy_model import Muscle, MuscleTable
+from solver.yamltext import read_policy_yaml
 
 _SIDE_WORDS = re.compile(r"^(right|left|bilateral|both|rt|lt|r|l)\b[\s.]*")
 _TRAILING = re.compile(r"\s+(muscles?|m\.?)$")
@@ -28,40 +30,51 @@ class MuscleMatch:
 
 
 class Vocabulary:
-    def __init__(self, path: Path):
-        problems: list[Problem] = []
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (FileNotFoundError, yaml.YAMLError) as exc:
-            raise PolicyError([Problem(str(path), "(file)", f"cannot load the muscle vocabulary: {exc}")]) from None
-        self.regions: dict[str, dict] = data.get("regions") or {}
+    """The muscle table, validated (every problem at once) and indexed by normalised name."""
+
+    def __init__(self, path: Path, problems: list[Problem] | None = None):
+        """Problems are appended to `problems` when given; else any problem raises PolicyError."""
+        found: list[Problem] = []
+        self.regions: dict[str, dict] = {}
         self.muscles: dict[str, dict] = {}
         self.lookup: dict[str, tuple[str, str]] = {}  # name -> (muscle id, region)
         self.unnamed: set[str] = set()
         self._cache: dict[str | None, MuscleMatch] = {}
-        for i, m in enumerate(data.get("muscles") or []):
-            mid, region = m.get("id"), m.get("region")
-            if not mid or region not in self.regions:
-                problems.append(Problem(str(path), f"muscles.{i}", "each muscle needs an id and a region listed under regions"))
-                continue
-            self.muscles[mid] = m
-            names = [m.get("name", mid).lower(), mid.replace("_", " ")] + list(m.get("synonyms") or [])
-            for name in names:
-                self._add(name, mid, region, path, problems, f"muscles.{i}")
-            for j, part in enumerate(m.get("parts") or []):
-                part_region = part.get("region", region)
-                if part_region not in self.regions:
-                    problems.append(Problem(str(path), f"muscles.{i}.parts.{j}.region", f"unknown region {part_region!r}"))
-                self._add(part["name"], mid, part_region, path, problems, f"muscles.{i}.parts.{j}")
-        for term in data.get("unnamed_terms") or []:
-            self.unnamed.add(self._norm(term))
-        if problems:
-            raise PolicyError(problems)
+        table = _validated(path, found)
+        if table is not None:
+            self._index(table, str(path), found)
+        if problems is not None:
+            problems.extend(found)
+        elif found:
+            raise PolicyError(found)
 
-    def _add(self, name: str, mid: str, region: str, path: Path, problems: list, where: str) -> None:
+    def _index(self, table: tuple[dict, list[tuple[int, Muscle]], list[str]], file: str, problems: list[Problem]) -> None:
+        regions, muscles, unnamed = table
+        self.regions = {k: r.model_dump() if hasattr(r, "model_dump") else r for k, r in regions.items()}
+        for i, m in muscles:
+            if m.id in self.muscles:
+                problems.append(Problem(file, f"muscles.{i}.id", f"the muscle {m.id!r} is listed twice; merge the entries"))
+                continue
+            if m.region not in self.regions:
+                problems.append(Problem(file, f"muscles.{i}.region", f"unknown region {m.region!r}; the regions are {sorted(self.regions)}"))
+                continue
+            self.muscles[m.id] = {**m.model_dump(), "name": m.name or m.id}
+            for name in [(m.name or m.id).lower(), m.id.replace("_", " ")] + m.synonyms:
+                self._add(name, m.id, m.region, file, problems, f"muscles.{i}")
+            for j, part in enumerate(m.parts):
+                part_region = part.region or m.region
+                if part_region not in self.regions:
+                    problems.append(Problem(file, f"muscles.{i}.parts.{j}.region", f"unknown region {part_region!r}; the regions are {sorted(self.regions)}"))
+                self._add(part.name, m.id, part_region, file, problems, f"muscles.{i}.parts.{j}")
+        for k, term in enumerate(unnamed):
+            if self._norm(term) in self.lookup:
+                problems.append(Problem(file, f"unnamed_terms.{k}", f"{term!r} also names the muscle {self.lookup[self._norm(term)][0]}; keep it in one place"))
+            self.unnamed.add(self._norm(term))
+
+    def _add(self, name: str, mid: str, region: str, file: str, problems: list, where: str) -> None:
         key = self._norm(name)
         if key in self.lookup and self.lookup[key][0] != mid:
-            problems.append(Problem(str(path), where, f"the name {name!r} already names {self.lookup[key][0]}; a name must be unique"))
+            problems.append(Problem(file, where, f"the name {name!r} already names {self.lookup[key][0]}; a name must be unique"))
         self.lookup.setdefault(key, (mid, region))
 
     @staticmethod
@@ -90,3 +103,29 @@ class Vocabulary:
     def region_of(self, muscle_id: str) -> str | None:
         m = self.muscles.get(muscle_id)
         return m.get("region") if m else None
+
+
+def _validated(path: Path, problems: list[Problem]) -> tuple[dict, list[tuple[int, Muscle]], list[str]] | None:
+    """The regions, the muscles valid on their own (with their index) and the unnamed terms; problems for the rest."""
+    data = read_policy_yaml(path, problems)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "(file)", "the muscle table is a mapping with regions, muscles and unnamed_terms"))
+        return None
+    try:
+        table = MuscleTable.model_validate(data)
+        return table.regions, list(enumerate(table.muscles)), table.unnamed_terms
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, str(path)))
+    # every problem was reported; keep what is valid, so the names and regions are checked too
+    regions = data.get("regions") if isinstance(data.get("regions"), dict) else {}
+    raw_muscles = data.get("muscles") if isinstance(data.get("muscles"), list) else []
+    muscles = []
+    for i, raw in enumerate(raw_muscles):
+        try:
+            muscles.append((i, Muscle.model_validate(raw)))
+        except ValidationError:
+            pass
+    unnamed = data.get("unnamed_terms") if isinstance(data.get("unnamed_terms"), list) else []
+    return regions, muscles, [t for t in unnamed if isinstance(t, str)]

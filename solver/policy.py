@@ -1,7 +1,9 @@
 """Loading the policies: rule sets and payers (YAML), validated strictly against the families of kb/.
 
-Every problem in every file is collected and reported at once as `file: field.path: message`.
-Payers compose rule sets; a composed rule instance is keyed r(payer, rule id, version).
+Every problem in every file (the code tables and the muscle table too) is collected and reported at once as
+`file: field.path: message`. Parameter types are checked by solver/param_types.py. Payers compose rule
+sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most once on
+a date for a payer.
 """
 from __future__ import annotations
 
@@ -12,33 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from solver import icd10cm
-from solver.encounter import MODIFIER, PROCEDURE_CODE
 from solver.errors import PolicyError, Problem, pydantic_problems
-from solver.families import load_families
+from solver.families import Families, load_families
 from solver.muscles import Vocabulary
-from solver.policy_model import Citation, Payer, Rule, RuleSet
+from solver.param_types import DOCUMENTATION_ELEMENTS, SLOTS, ParamChecker, type_problem  # noqa: F401 - re-exported
+from solver.policy_model import Citation, Payer, Rule, RuleSet, Use
 from solver.tables import Tables, load_tables
-
-SLOTS = ("tpi", "dry_needling", "em")
-DOCUMENTATION_ELEMENTS = {  # element -> how a finding names it when it is missing
-    "trigger_points_on_exam": "trigger points on exam (taut band, hyperirritable spot, referred pain)",
-    "focal_muscle_pain": "focal skeletal-muscle pain",
-    "conservative_therapy_tried": "conservative therapy tried",
-    "conservative_therapy_failed": "failed conservative therapy",
-    "conservative_therapy_ongoing": "an ongoing conservative / home-exercise program",
-    "pain_scores_before_after": "pain scores before and after the injection",
-    "pain_scores_same_scale": "the pain scale used",
-    "prior_relief_documented": "the response to the previous TPI",
-    "prior_relief_same_scale": "prior relief measured on the same scale",
-    "prior_relief_dated": "dated measurements of the prior relief",
-    "functional_limitation": "functional limitation / limited movement",
-    "abn_on_file": "an ABN on file",
-}
-
+from solver.yamltext import read_policy_yaml
 
 @dataclass(frozen=True)
 class RuleInstance:
@@ -136,16 +121,6 @@ class Policies:
         return cached
 
 
-def _read_yaml(path: Path, problems: list[Problem]):
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problems.append(Problem(str(path), "(file)", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"))
-    return None
-
-
 def _digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -154,137 +129,69 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-class _ParamChecker:
-    """Checks one rule's params against its family's declared types and normalises them."""
-
-    def __init__(self, policies: Policies):
-        self.p = policies
-
-    def check(self, family: str, params: dict, file: str, where: str, problems: list[Problem], params_at: str | None = None) -> dict:
-        """Problems name `{where}.family` and `{params_at}.{name}` (params_at defaults to `{where}.params`)."""
-        params_at = params_at or f"{where}.params"
-        spec = self.p.families.get(family)
-        if spec is None:
-            problems.append(Problem(file, f"{where}.family", f"unknown family {family!r}; the families are listed in kb/families.yaml"))
-            return {}
-        declared = {k.rstrip("?"): (t, k.endswith("?")) for k, t in (spec.get("params") or {}).items()}
-        out = {}
-        for name in params:
-            if name not in declared:
-                problems.append(Problem(file, f"{params_at}.{name}", f"unknown parameter for family {family}; it takes {sorted(declared) or 'no parameters'}"))
-        for name, (typ, optional) in declared.items():
-            if name not in params or params[name] is None:
-                if not optional:
-                    problems.append(Problem(file, f"{params_at}.{name}", f"required parameter of family {family} ({typ}) is missing"))
-                continue
-            try:
-                out[name] = self.value(typ, params[name])
-            except ValueError as exc:
-                problems.append(Problem(file, f"{params_at}.{name}", str(exc)))
-        return out
-
-    def value(self, typ: str, v: Any):
-        if typ.startswith("list["):
-            if not isinstance(v, list):
-                raise ValueError(f"expected a list ({typ})")
-            return [self.value(typ[5:-1], x) for x in v]
-        if typ.startswith("map["):
-            ktyp, vtyp = typ[4:-1].split(",", 1)
-            if not isinstance(v, dict):
-                raise ValueError(f"expected a mapping ({typ})")
-            return {self.value(ktyp, k): self.value(vtyp, x) for k, x in v.items()}
-        if typ.startswith("enum["):
-            allowed = typ[5:-1].split(",")
-            if v not in allowed:
-                raise ValueError(f"{v!r} is not one of {allowed}")
-            return v
-        if typ == "int":
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"{v!r} is not a whole number")
-            return v
-        if typ == "str":
-            return str(v)
-        if typ == "date":
-            if isinstance(v, dt.date):
-                return v
-            try:
-                return dt.date.fromisoformat(str(v))
-            except ValueError:
-                raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
-        if typ == "bool":
-            if not isinstance(v, bool):
-                raise ValueError(f"{v!r} is not true or false")
-            return v
-        if typ == "slot":
-            if v not in SLOTS:
-                raise ValueError(f"{v!r} is not a service slot; use one of {list(SLOTS)}")
-            return v
-        if typ == "group":
-            if v not in self.p.tables.code_groups:
-                raise ValueError(f"{v!r} is not a code group of policies/tables/code-groups.yaml")
-            return v
-        if typ == "modifier_group":
-            if v not in self.p.tables.modifier_groups:
-                raise ValueError(f"{v!r} is not a modifier group of policies/tables/code-groups.yaml")
-            return v
-        if typ == "modifier":
-            v = str(v)
-            if not MODIFIER.match(v):
-                raise ValueError(f"{v!r} is not a modifier (two characters)")
-            return v
-        if typ == "code":
-            v = str(v)
-            if not PROCEDURE_CODE.match(v):
-                raise ValueError(f"{v!r} is not a CPT/HCPCS code; quote it")
-            return v
-        if typ == "region":
-            if v not in self.p.vocabulary.regions:
-                raise ValueError(f"{v!r} is not a region of policies/tables/muscles.yaml")
-            return v
-        if typ == "rule_id":
-            v = str(v)
-            if not any(v == r.id for rs in self.p.rulesets.values() for r in rs.rules):
-                raise ValueError(f"{v!r} is not the id of a rule in policies/rulesets/")
-            return v
-        if typ == "element":
-            if v not in DOCUMENTATION_ELEMENTS:
-                raise ValueError(f"{v!r} is not a documentation element; use one of {list(DOCUMENTATION_ELEMENTS)}")
-            return v
-        if typ == "diagnoses":
-            if not isinstance(v, list):
-                raise ValueError("expected a list of ICD-10-CM codes")
-            codes = []
-            for pattern in v:
-                pattern = str(pattern)
-                found = self.p.codeset.expand(pattern)
-                if not found:
-                    raise ValueError(f"{pattern!r} is not an ICD-10-CM code (use 'M54.5*' for a code and all below it)")
-                codes.extend(c for c in found if c not in codes)
-            return codes
-        if typ == "bands":
-            if not isinstance(v, list) or not v:
-                raise ValueError("expected a list of {code, min, max}")
-            out = []
-            for b in v:
-                if not isinstance(b, dict) or set(b) - {"code", "min", "max"} or "code" not in b or "min" not in b:
-                    raise ValueError("each band is {code, min, max (optional: no upper limit)}")
-                out.append({"code": self.value("code", b["code"]), "min": self.value("int", b["min"]),
-                            "max": None if b.get("max") is None else self.value("int", b["max"])})
-            return out
-        raise ValueError(f"kb/families.yaml declares an unknown type {typ!r}")
 
 
-def _ruleset_rules(name: str, rulesets: dict[str, RuleSet], seen: tuple = ()) -> list[tuple[RuleSet, Rule]]:
-    rs = rulesets[name]
+def _policy_files(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The policy files of a folder (cases aside); a file that looks like one but would be skipped is a problem."""
+    if not folder.is_dir():
+        problems.append(Problem(str(folder), "(folder)", "missing folder; a policies folder has rulesets/, payers/ and tables/"))
+        return []
     out = []
-    for inc in rs.includes:
-        if inc in rulesets and inc not in seen:
-            out.extend(_ruleset_rules(inc, rulesets, seen + (name,)))
-    out.extend((rs, r) for r in rs.rules)
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.name.endswith(".cases.yaml"):
+            continue
+        if path.suffix == ".yaml":
+            out.append(path)
+        elif path.suffix.lower() in (".yaml", ".yml", ".json"):
+            problems.append(Problem(str(path), "(file)", "not read: policy files end in .yaml; rename it"))
     return out
 
 
-def _cited(c, rs: RuleSet, use, file: str, where: str, problems: list[Problem], reported: set) -> Citation:
+def _load_families(kb_dir: Path, problems: list[Problem]) -> Families:
+    """kb/families.yaml (solver/families.py), and each parameter type in the grammar of solver/param_types.py."""
+    fams = load_families(kb_dir, read_policy_yaml, problems)
+    for name, spec in fams.specs.items():
+        if not isinstance(spec["params"], dict):
+            problems.append(Problem(str(kb_dir / "families.yaml"), f"families.{name}.params", "the parameters are {name: type}"))
+            spec["params"] = {}
+        for pname, typ in spec["params"].items():
+            why = type_problem(typ)
+            if why:
+                problems.append(Problem(str(kb_dir / "families.yaml"), f"families.{name}.params.{pname}", why))
+    return fams
+
+
+def _members(name: str, rulesets: dict[str, RuleSet]) -> list[tuple[RuleSet, Rule]]:
+    """The rules of a rule set and of the rule sets it includes (each rule set once, included ones first)."""
+    order: list[str] = []
+
+    def visit(n: str) -> None:
+        if n in order or n not in rulesets or n in visiting:
+            return
+        visiting.add(n)
+        for inc in rulesets[n].includes:
+            visit(inc)
+        order.append(n)
+
+    visiting: set[str] = set()
+    visit(name)
+    return [(rulesets[n], r) for n in order for r in rulesets[n].rules]
+
+
+def _cycle(name: str, rulesets: dict[str, RuleSet], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """A chain of includes that leads from a rule set back to itself, if there is one."""
+    path = path + (name,)
+    for inc in rulesets[name].includes:
+        if inc == path[0]:
+            return path + (inc,)
+        if inc in rulesets and inc not in path:
+            found = _cycle(inc, rulesets, path)
+            if found:
+                return found
+    return None
+
+
+def _cited(c, rs: RuleSet, use: Use, file: str, where: str, problems: list[Problem], reported: set) -> Citation:
     """A rule's citation as one payer adopts it: a named one the payer cites its own document for (`cite`)."""
     if not isinstance(c, str):
         return c
@@ -306,22 +213,14 @@ def _earlier(a, b):
     return b if a is None else a if b is None else min(a, b)
 
 
-def load_policies(root: Path, kb_dir: Path) -> Policies:
-    problems: list[Problem] = []
-    fam_file = kb_dir / "families.yaml"
-    family_specs = load_families(kb_dir, _read_yaml, problems)
-    families = family_specs.specs
-    tables = load_tables(root / "tables")
-    vocabulary = Vocabulary(root / "tables" / "muscles.yaml")
-    codeset = icd10cm.CodeSet(root / "tables" / "icd10cm-changes.yaml")
+def _span(start, end) -> str:
+    return f"{start or '(open)'}..{end or '(open)'}"
 
+
+def _read_rulesets(root: Path, problems: list[Problem], unvalidated: list, position: dict) -> tuple[dict, dict]:
     rulesets, ruleset_files = {}, {}
-    unvalidated: list[tuple[str, dict, str, str]] = []
-    position: dict[tuple[str, str], int] = {}  # (rule set, rule id) -> index of the rule in its file
-    for path in sorted((root / "rulesets").glob("*.yaml")):
-        if path.name.endswith(".cases.yaml"):
-            continue
-        data = _read_yaml(path, problems)
+    for path in _policy_files(root / "rulesets", problems):
+        data = read_policy_yaml(path, problems)
         if data is None:
             continue
         if not isinstance(data, dict):
@@ -337,21 +236,22 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
         for i, raw in enumerate(raw_rules):  # each rule on its own, so every error of every rule is reported
             try:
                 good.append(Rule.model_validate(raw))
-                position[(data.get("ruleset"), good[-1].id)] = i
+                position[(rs.ruleset, good[-1].id)] = i
             except ValidationError as exc:
                 problems.extend(pydantic_problems(exc, str(path), prefix=f"rules.{i}"))
-                if isinstance(raw, dict) and raw.get("family") and isinstance(raw.get("params", {}), dict):
+                if isinstance(raw, dict) and isinstance(raw.get("family"), str) and isinstance(raw.get("params") or {}, dict):
                     unvalidated.append((raw["family"], raw.get("params") or {}, str(path), f"rules.{i}"))
         rs = rs.model_copy(update={"rules": good})
         if rs.ruleset in rulesets:
             problems.append(Problem(str(path), "ruleset", f"the rule set {rs.ruleset!r} is also defined in {ruleset_files[rs.ruleset]}"))
         rulesets[rs.ruleset], ruleset_files[rs.ruleset] = rs, str(path)
+    return rulesets, ruleset_files
 
+
+def _read_payers(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
     payers, payer_files = {}, {}
-    for path in sorted((root / "payers").glob("*.yaml")):
-        if path.name.endswith(".cases.yaml"):
-            continue
-        data = _read_yaml(path, problems)
+    for path in _policy_files(root / "payers", problems):
+        data = read_policy_yaml(path, problems)
         if data is None:
             continue
         try:
@@ -362,10 +262,131 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
         if payer.payer != path.stem:
             problems.append(Problem(str(path), "payer", f"the payer id {payer.payer!r} must match the file name {path.stem!r}"))
         payers[payer.payer], payer_files[payer.payer] = payer, str(path)
+    return payers, payer_files
 
+
+def _check_use(use: Use, uw: str, ids: set[str], names: set[str], file: str, problems: list[Problem]) -> None:
+    """A use's exclusions, selections and overrides name rules of its rule set, once, and never both for one
+    rule; what it cites in place of a rule set's citation names one."""
+    for j, rid in enumerate(use.only):
+        if rid not in ids:
+            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
+        elif rid in use.exclude:
+            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is both selected and excluded; keep one"))
+    for c in use.cite:
+        if c not in names:
+            problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
+    for j, rid in enumerate(use.exclude):
+        if rid not in ids:
+            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
+        elif rid in use.exclude[:j]:
+            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is excluded twice; list it once"))
+    for rid in use.params:
+        if rid not in ids:
+            problems.append(Problem(file, f"{uw}.params.{rid}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
+        elif rid in use.exclude:
+            problems.append(Problem(file, f"{uw}.params.{rid}", "the rule is excluded by this use; drop the override or the exclusion"))
+
+
+def _compose(pol: Policies, pid: str, checker: ParamChecker, normalized: dict, broken: set, problems: list[Problem]) -> None:
+    """A payer's rule instances: each use's rules, with the use's dates, version, citations and overrides."""
+    payer, file = pol.payers[pid], pol.payer_files[pid]
+    seen_keys: set = set()
+    reported: set = set()  # (use, citation name) already reported as missing
+    labels: dict[str, tuple] = {}  # version label -> (use index, from, through)
+    adopted: list[tuple[int, RuleInstance]] = []
+    for u_i, use in enumerate(payer.uses):
+        uw = f"uses.{u_i}"
+        version = use.version or use.ruleset
+        first = labels.setdefault(version, (u_i, use.from_, use.through))
+        if first[1:] != (use.from_, use.through):
+            problems.append(Problem(file, f"{uw}.version", f"the version {version!r} is also used by uses.{first[0]} with other dates "
+                                    f"({_span(*first[1:])}); give each version its own label"))
+        if use.ruleset not in pol.rulesets:
+            problems.append(Problem(file, f"{uw}.ruleset", f"unknown rule set {use.ruleset!r}; the rule sets are {sorted(pol.rulesets)}"))
+            continue
+        members = _members(use.ruleset, pol.rulesets)
+        _check_use(use, uw, {r.id for _, r in members}, {c for rs_, _ in members for c in rs_.citations}, file, problems)
+        before, skipped_broken = len(adopted), False
+        for rs, r in members:
+            if r.id in use.exclude or r.id in broken or (use.only and r.id not in use.only):
+                skipped_broken |= r.id in broken and r.id not in use.exclude
+                continue
+            key = (pid, r.id, version)
+            if key in seen_keys:
+                problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
+                continue
+            seen_keys.add(key)
+            if r.id in use.params:  # an override: check the rule's params as this payer sets them
+                norm = checker.check(r.family, {**r.params, **use.params[r.id]}, file, uw, problems, params_at=f"{uw}.params.{r.id}")
+            else:
+                norm = normalized[r.id]
+            cites = tuple(use.citations) + tuple(_cited(c, rs, use, file, uw, problems, reported)
+                                                 for c in r.citations if not isinstance(c, str) or c in rs.citations)
+            start, end = _later(r.effective.from_, use.from_), _earlier(r.effective.through, use.through)
+            if start and end and end < start:
+                continue  # the rule's own dates and the adoption's do not overlap
+            inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, pol.ruleset_files[rs.ruleset],
+                                index=len(pol.instances), authored={**r.params, **use.params.get(r.id, {})})
+            pol.instances.append(inst)
+            adopted.append((u_i, inst))
+        if len(adopted) == before and not skipped_broken:
+            problems.append(Problem(file, uw, f"adopts no rule: every rule of {use.ruleset} is excluded or dated outside "
+                                    f"{_span(use.from_, use.through)}; remove the use or fix its dates"))
+    _check_overlaps(adopted, file, problems)
+
+
+def _check_overlaps(adopted: list[tuple[int, RuleInstance]], file: str, problems: list[Problem]) -> None:
+    """A rule applies once on a date: two uses of a payer must not put the same rule in force on one day."""
+    by_rule: dict[str, list[tuple[int, RuleInstance]]] = {}
+    for u_i, inst in adopted:
+        by_rule.setdefault(inst.id, []).append((u_i, inst))
+    clashes: dict[tuple, list[str]] = {}
+    for rid, held in by_rule.items():
+        for a, (ua, ia) in enumerate(held):
+            for ub, ib in held[a + 1:]:
+                start, end = _later(ia.start, ib.start), _earlier(ia.end, ib.end)
+                if start is None or end is None or start <= end:
+                    clashes.setdefault((ua, ia.version, ub, start, end), []).append(rid)
+    for (ua, version, ub, start, end), rids in clashes.items():
+        when = (f"from {start}" if start else "on every date") + (f" through {end}" if end else "")
+        many = len(rids) > 1
+        problems.append(Problem(file, f"uses.{ub}", f"rule{'s' if many else ''} {', '.join(rids)} {'are' if many else 'is'} also in force "
+                                f"under version {version!r} (uses.{ua}) {when}; a rule applies once on a date: exclude "
+                                f"{'them' if many else 'it'} from one use or make the dates not overlap"))
+
+
+def load_policies(root: Path, kb_dir: Path) -> Policies:
+    """Every policy file of a folder, validated strictly: all problems of all files raise one PolicyError."""
+    problems: list[Problem] = []
+    family_specs = _load_families(kb_dir, problems)
+    families = family_specs.specs
+    unchecked: set[str] = set()  # tables that failed to load: values checked against them are not checked
+    try:
+        tables = load_tables(root / "tables")
+    except PolicyError as exc:
+        problems.extend(exc.problems)
+        tables, unchecked = Tables({}, {}, {}), unchecked | {"code groups", "substances"}
+    vocab_problems: list[Problem] = []
+    vocabulary = Vocabulary(root / "tables" / "muscles.yaml", vocab_problems)
+    if vocab_problems:
+        problems.extend(vocab_problems)
+        unchecked.add("muscles")
+    try:
+        codeset = icd10cm.CodeSet(root / "tables" / "icd10cm-changes.yaml")
+    except PolicyError as exc:
+        problems.extend(exc.problems)
+        codeset, unchecked = None, unchecked | {"icd10cm"}
+
+    unvalidated: list[tuple[str, dict, str, str]] = []
+    position: dict[tuple[str, str], int] = {}  # (rule set, rule id) -> index of the rule in its file
+    rulesets, ruleset_files = _read_rulesets(root, problems, unvalidated, position)
+    payers, payer_files = _read_payers(root, problems)
     pol = Policies(root, families, tables, vocabulary, codeset, rulesets, ruleset_files, payers, payer_files,
                    evidence_terms=family_specs.terms)
-    checker = _ParamChecker(pol)
+    checker = ParamChecker(families, tables.code_groups, tables.modifier_groups, tables.substance_terms,
+                           vocabulary.regions, codeset, unchecked,
+                           rule_ids={r.id for rs in rulesets.values() for r in rs.rules})
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
     for family, params, file, where in unvalidated:  # rules with other errors: their params are checked too
@@ -375,9 +396,14 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     broken: set[str] = set()
     for name, rs in rulesets.items():
         file = ruleset_files[name]
-        for inc in rs.includes:
+        for j, inc in enumerate(rs.includes):
             if inc not in rulesets:
-                problems.append(Problem(file, "includes", f"unknown rule set {inc!r}"))
+                problems.append(Problem(file, f"includes.{j}", f"unknown rule set {inc!r}; the rule sets are {sorted(rulesets)}"))
+            elif inc in rs.includes[:j]:
+                problems.append(Problem(file, f"includes.{j}", f"{inc!r} is included twice; list it once"))
+        cycle = _cycle(name, rulesets)
+        if cycle:
+            problems.append(Problem(file, "includes", f"rule set {name} includes itself ({' -> '.join(cycle)}); remove one include"))
         for r in rs.rules:
             where = f"rules.{position[(name, r.id)]}"
             if r.id in rule_home:
@@ -393,50 +419,10 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
                 if isinstance(c, str) and c not in rs.citations:
                     problems.append(Problem(file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
 
-    # compose payers
-    for pid, payer in payers.items():
-        file = payer_files[pid]
-        seen_keys = set()
-        reported: set = set()
-        for u_i, use in enumerate(payer.uses):
-            uw = f"uses.{u_i}"
-            if use.ruleset not in rulesets:
-                problems.append(Problem(file, f"{uw}.ruleset", f"unknown rule set {use.ruleset!r}; the rule sets are {sorted(rulesets)}"))
-                continue
-            members = _ruleset_rules(use.ruleset, rulesets)
-            ids = {r.id for _, r in members}
-            names = {c for rs_, _ in members for c in rs_.citations}
-            for c in use.cite:
-                if c not in names:
-                    problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
-            for rid in list(use.params) + list(use.exclude) + list(use.only):
-                if rid not in ids:
-                    problems.append(Problem(file, f"{uw}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-            version = use.version or use.ruleset
-            for rs, r in members:
-                if r.id in use.exclude or r.id in broken or (use.only and r.id not in use.only):
-                    continue
-                key = (pid, r.id, version)
-                if key in seen_keys:
-                    problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
-                    continue
-                seen_keys.add(key)
-                if r.id in use.params:  # an override: check the rule's params as this payer sets them
-                    norm = checker.check(r.family, {**r.params, **use.params[r.id]}, file, uw, problems,
-                                         params_at=f"{uw}.params.{r.id}")
-                else:
-                    norm = normalized[r.id]
-                cites = tuple(use.citations) + tuple(_cited(c, rs, use, file, uw, problems, reported)
-                                                     for c in r.citations if not isinstance(c, str) or c in rs.citations)
-                start = _later(r.effective.from_, use.from_)
-                end = _earlier(r.effective.through, use.through)
-                if start and end and end < start:
-                    continue  # the rule's own dates and the adoption's do not overlap
-                inst = RuleInstance(pid, version, use.title, r, norm, cites, start, end, ruleset_files[rs.ruleset],
-                                    index=len(pol.instances), authored={**r.params, **use.params.get(r.id, {})})
-                pol.instances.append(inst)
+    for pid in payers:
+        _compose(pol, pid, checker, normalized, broken, problems)
     if problems:
         raise PolicyError(problems)
-    digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [fam_file]
+    digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [kb_dir / "families.yaml"]
     pol.base_digest = _digest(digest_files)
     return pol

@@ -1,15 +1,32 @@
-"""The policy YAML schema: rule sets (rule instances of kb/ families) and payers that compose them."""
+"""The policy YAML schema: rule sets (rule instances of kb/ families), payers that compose them, the cases
+next to them, and the muscle table. `payerkb schema --policy KIND` prints these as JSON Schema."""
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 CATEGORIES = ("code_selection", "units", "modifier", "diagnosis", "documentation", "frequency",
               "evaluation", "bundling", "coverage")
 RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_date(value: Any) -> dt.date:
+    """A date written YYYY-MM-DD (policy YAML keeps dates as text): an impossible or other value is named."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a date: {exc}; write YYYY-MM-DD") from None
+    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+
+
+Date = Annotated[dt.date, BeforeValidator(iso_date)]
 
 
 class Strict(BaseModel):
@@ -20,22 +37,24 @@ class Citation(Strict):
     title: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://\S+$")
     section: str | None = None
-    published: dt.date | None = None
-    last_reviewed: dt.date | None = None
+    published: Date | None = None
+    last_reviewed: Date | None = None
     # In a rule set written once for several payers (the uniform LCD): each adopting payer must cite its own
     # document in its place (`cite` in the payer file), so no finding cites another payer's document.
     payer_supplies: bool = False
 
 
-class Effective(Strict):
-    from_: dt.date | None = Field(default=None, alias="from")
-    through: dt.date | None = None
+def _ordered(model):
+    if model.from_ and model.through and model.through < model.from_:
+        raise ValueError(f"'through' ({model.through}) is before 'from' ({model.from_}); the dates are inclusive, fix the order")
+    return model
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.from_ and self.through and self.through < self.from_:
-            raise ValueError("'through' is before 'from'; the dates are inclusive, fix the order")
-        return self
+
+class Effective(Strict):
+    from_: Date | None = Field(default=None, alias="from")
+    through: Date | None = None
+
+    _ordered = model_validator(mode="after")(_ordered)
 
 
 class Rule(Strict):
@@ -75,14 +94,16 @@ class Use(Strict):
     ruleset: str
     version: str | None = None
     title: str | None = None
-    from_: dt.date | None = Field(default=None, alias="from")
-    through: dt.date | None = None
+    from_: Date | None = Field(default=None, alias="from")
+    through: Date | None = None
     citations: list[Citation] = []
     cite: dict[str, Citation] = {}  # the payer's own document in place of a named citation of the rule set
     params: dict[str, dict[str, Any]] = {}
     exclude: list[str] = []
     only: list[str] = []  # adopt only these rules of the set (e.g. the one gap rule that fits the version)
     notes: str | None = None
+
+    _ordered = model_validator(mode="after")(_ordered)
 
 
 class Payer(Strict):
@@ -94,6 +115,30 @@ class Payer(Strict):
     notes: str | None = None
 
 
+class ExpectedLine(Strict):
+    """A claim line a case expects: each field given must match the returned line."""
+
+    code: str | None = None
+    modifiers: list[str] | None = None
+    units: int | None = None
+    diagnoses: list[str] | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("modifiers", mode="before")
+    @classmethod
+    def _modifiers(cls, value):
+        return [str(m) if isinstance(m, int) and not isinstance(m, bool) else m for m in value] if isinstance(value, list) else value
+
+
+class Expect(Strict):
+    outcome: Literal["allow", "modify", "review", "deny"] | None = None
+    claim: list[ExpectedLine] | None = None
+
+
 class Case(Strict):
     """A YAML test case next to a policy file: an encounter and what the product must answer."""
 
@@ -101,17 +146,51 @@ class Case(Strict):
     encounter: dict[str, Any]
     violates: list[str] = []  # rule ids that must be among the findings
     passes: list[str] = []  # rule ids that must not be
-    expect: dict[str, Any] = {}  # outcome, claim (lines; each listed field must match)
-
-    @field_validator("expect")
-    @classmethod
-    def _expect(cls, value):
-        unknown = set(value) - {"outcome", "claim"}
-        if unknown:
-            raise ValueError(f"unknown expectation(s) {sorted(unknown)}; use outcome and claim")
-        return value
+    expect: Expect = Expect()  # outcome, claim (lines; each listed field must match)
 
 
 class CaseFile(Strict):
     defaults: dict[str, Any] = {}
     cases: list[Case]
+
+
+# --- policies/tables/muscles.yaml: the muscle vocabulary and region model
+
+
+class TableSource(Strict):
+    title: str = Field(min_length=1)
+    note: str | None = None
+
+
+class Region(Strict):
+    title: str = Field(min_length=1)
+    description: str | None = None
+
+
+class MusclePart(Strict):
+    name: str = Field(min_length=1)
+    region: str | None = None  # default: the muscle's region
+
+
+class Muscle(Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(_[a-z0-9]+)*$")
+    name: str | None = None  # default: the id
+    region: str
+    paired: bool = True
+    synonyms: list[str] = []
+    parts: list[MusclePart] = []
+
+
+class MuscleTable(Strict):
+    source: TableSource | None = None
+    regions: dict[str, Region] = Field(min_length=1)
+    muscles: list[Muscle] = Field(min_length=1)
+    unnamed_terms: list[str] = []
+
+
+POLICY_FILE_MODELS = {"ruleset": RuleSet, "payer": Payer, "cases": CaseFile, "muscles": MuscleTable}
+
+
+def policy_schema(kind: str) -> dict:
+    """The JSON Schema of one kind of policy file, from the models that validate it."""
+    return POLICY_FILE_MODELS[kind].model_json_schema()

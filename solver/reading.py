@@ -16,20 +16,7 @@ from pydantic import ValidationError
 
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem, pydantic_problems
-
-
-class _TextDatesLoader(yaml.SafeLoader):
-    """A safe YAML loader that leaves dates as text, so an impossible date is a validation error, not a crash."""
-
-
-_TextDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml(text: str):
-    return yaml.load(text, Loader=_TextDatesLoader)  # noqa: S506 - a SafeLoader subclass
+from solver.yamltext import load_yaml
 
 
 @dataclass
