@@ -294,8 +294,8 @@ def read_source(path: Path, problems: list[Problem]) -> ReleasesSource | None:
         return None
 
 
-def read_rows(path: Path, release_ids: list[str], problems: list[Problem]) -> list[tuple[str, str, str, str]]:
-    """(release, code, before, after) rows; the release is the later of the two, never the earliest held."""
+def read_rows(path: Path, release_ids: list[str], problems: list[Problem]) -> list[tuple[str, str, str, str, int]]:
+    """(release, code, before, after, row number) rows; the release is the later of the two, never the earliest."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -314,7 +314,7 @@ def read_rows(path: Path, release_ids: list[str], problems: list[Problem]) -> li
         if (len(row) == 4 and row[0] in later and row[2] in statuses and row[3] in statuses and row[2] != row[3]
                 and match(row[1]) and (row[0], row[1]) not in seen):
             seen[row[0], row[1]] = n
-            out.append(tuple(row))
+            out.append((row[0], row[1], row[2], row[3], n))
         else:
             problems.extend(_row_problems(str(path), n, row, later, seen))
     return out
@@ -435,7 +435,7 @@ class _Builder:
         return out_s, out_j
 
 
-def build_history(source: ReleasesSource, rows: list[tuple[str, str, str, str]], changes: dict[str, tuple[int, Change]],
+def build_history(source: ReleasesSource, rows: list[tuple[str, str, str, str, int]], changes: dict[str, tuple[int, Change]],
                   newest: dict[str, int], files: tuple[str, str], problems: list[Problem]) -> History:
     """The compiled timelines of the codes that changed in the history or by a dated change.
 
@@ -446,26 +446,26 @@ def build_history(source: ReleasesSource, rows: list[tuple[str, str, str, str]],
     not_held = {tuple(g.between): tuple(g.releases) for g in source.not_held}
     gaps = {i: Gap(releases[i], releases[i + 1], not_held.get((ids[i], ids[i + 1]), ()))
             for i in range(len(releases) - 1)}
-    by_release: dict[str, list[tuple[str, str, str]]] = {r: [] for r in ids}
-    for rel, code, before, after in rows:
-        by_release[rel].append((code, before, after))
+    by_release: dict[str, list[tuple[str, str, str, int]]] = {r: [] for r in ids}
+    for rel, code, before, after, n in rows:
+        by_release[rel].append((code, before, after, n))
 
     def newest_status(code: str) -> str:
         v = newest.get(code)
         return "absent" if v is None else "billable" if v else "header"
 
     # Walk back from the newest release: each release's status of every code that changed.
-    codes = {code for _r, code, _b, _a in rows}
+    codes = {row[1] for row in rows}
     current = {c: newest_status(c) for c in codes}
     per_release: list[dict[str, str]] = [{}] * len(releases)
     for i in range(len(releases) - 1, -1, -1):
         per_release[i] = dict(current)
         if i == 0:
             break
-        for code, before, after in by_release[ids[i]]:
+        for code, before, after, n in by_release[ids[i]]:
             if current[code] != after:
                 problems.append(Problem(files[0], "after", f"{code} is {current[code]} in {ids[i]} by the installed code "
-                                        f"set and the later rows, not {after}; derive the table again", f"release {ids[i]}"))
+                                        f"set and the later rows, not {after}; derive the table again", f"row {n}"))
             current[code] = before
 
     builder = _Builder(releases, gaps, files[1], problems)

