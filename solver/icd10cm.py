@@ -7,8 +7,8 @@ only when the package changes or the cached index is unreadable or of the wrong 
 
 Older releases come from policies/tables/icd10cm-releases.csv (the codes that changed between consecutive
 releases held, with their source in icd10cm-releases.source.yaml), and the dated changes curated from the
-addenda from icd10cm-changes.yaml; see solver.icd10cm_releases for how a date is judged. Excludes1 notes are
-always those of the newest code set (the release history carries validity and billability only).
+addenda from icd10cm-changes.yaml; solver.icd10cm_data reads them, solver.icd10cm_releases says how a date
+is judged. Excludes1 notes are always those of the newest code set (the history holds no notes).
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from importlib import metadata
 from pathlib import Path
 
 from solver.errors import PolicyError, Problem
-from solver.icd10cm_releases import (BEFORE_ICD10, ICD10_START, Coverage, Judgement, build_history, coverage,
-                                     read_changes, read_rows, read_source)
+from solver.icd10cm_data import ICD10_START, read_changes, read_rows, read_source
+from solver.icd10cm_releases import BEFORE_ICD10, PLAIN, Coverage, Judgement, build_history, coverage
 from solver.paths import cache_dir
 
 __all__ = ["CodeSet", "Coverage", "Judgement", "index", "code_set_digest"]
@@ -118,7 +118,7 @@ class CodeSet:
         self._codes: dict[str, int] = idx["codes"]
         self.history = None
         if source is not None:
-            rows = read_rows(table, [r.id for r in source.releases], problems)
+            rows = read_rows(table, [r.id for r in source.releases], problems, self._codes)
             base = source.baseline
             if idx["digest"] != base.code_set_sha256:
                 problems.append(Problem(str(source_file), "baseline.code_set_sha256", (
@@ -155,7 +155,7 @@ class CodeSet:
         if on < ICD10_START:
             return BEFORE_ICD10
         found = self.history.judge(code, on)
-        return found if found is not None else Judgement(self.status(code, on))
+        return found if found is not None else PLAIN[self.status(code, on)]
 
     def coverage(self, on: dt.date) -> Coverage:
         """Which release held judges the date, and a note when the date is outside what the data covers."""
