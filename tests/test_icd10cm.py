@@ -128,6 +128,16 @@ def test_a_dated_change_pins_the_day_the_releases_cannot():
     assert judged("M79.10", "2017-06-01") == ("invalid", None)
 
 
+def test_a_dated_change_after_the_newest_release_decides(tmp_path):
+    tables = _tables(tmp_path)
+    path = tables / "icd10cm-changes.yaml"
+    path.write_text(path.read_text(encoding="utf-8") +
+                    "  - code: M79.7\n    valid_through: 2026-12-31\n    source: a deletion of FY2027 read ahead\n",
+                    encoding="utf-8")
+    cs = CodeSet(path)
+    assert [cs.status("M79.7", D(d)) for d in ("2026-09-30", "2026-12-31", "2027-01-01")] == ["billable", "billable", "invalid"]
+
+
 def test_the_2015_10_01_boundary_of_icd10cm():
     assert judged("M54.5", "2015-09-30") == ("invalid", "before_icd10")
     assert judged("M54.5", "2015-10-01") == ("billable", None)
