@@ -21,7 +21,6 @@ from typing import Iterable, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from solver.encounter import PROCEDURE_CODE
 from solver.errors import PolicyError, Problem, pydantic_problems
 from solver.paths import cache_dir
 from solver.table_model import CodeGroupsFile, SourceFile, SubstancesFile
@@ -71,15 +70,19 @@ class Tables:
 
 # --- reading CMS files ---------------------------------------------------------------------------
 
+def _decode(raw: bytes, first: bool = False) -> str:
+    try:
+        text = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text.rstrip("\r\n")
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a file, each line decoded as UTF-8 or else Latin-1 (CMS text files are not always UTF-8)."""
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-            yield n, text.rstrip("\r\n")
+            yield n, _decode(raw, n == 1)
 
 
 def _split(text: str, delimiter: str) -> list[str]:
@@ -154,8 +157,20 @@ _CACHE_VERSION = 1
 _PREFILTER_FROM = 2_000_000  # bytes: smaller files are read as they are
 
 
-def _first_field(text: str) -> str:
-    return re.split(r"[,\t]", text, maxsplit=1)[0].strip().strip('"')
+_CODE_BYTES = re.compile(rb"(\d{4}[0-9A-Z]|[A-Z]\d{4})")
+
+
+def _filtered_lines(path: Path, keep: set[str]) -> list[tuple[int, str]]:
+    """The lines whose first field is a kept code or no code at all (notes, header), decoded; bytes are
+    compared first, so a line of another code costs no decoding."""
+    keep_b = {c.encode() for c in keep}
+    out = []
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            first = raw.split(b"\t", 1)[0].split(b",", 1)[0].strip().strip(b'"')
+            if first in keep_b or not _CODE_BYTES.fullmatch(first):
+                out.append((n, _decode(raw, n == 1)))
+    return out
 
 
 def _read_cache(cached: Path, source: Path) -> list[tuple[int, str]] | None:
@@ -195,8 +210,7 @@ def _prefiltered(path: Path, keep: set[str]) -> Iterable[tuple[int, str]]:
     cached = cache_dir() / f"ptp-{digest}.json"
     lines = _read_cache(cached, path)
     if lines is None:
-        lines = [(n, t) for n, t in _lines(path)
-                 if not PROCEDURE_CODE.match(_first_field(t)) or _first_field(t) in keep]
+        lines = _filtered_lines(path, keep)
         _write_cache(cached, path, lines)
     return lines
 
