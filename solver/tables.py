@@ -102,9 +102,13 @@ def _column(names: list[str], wanted: str) -> int | None:
     return exact[0] if exact else next((i for i, n in enumerate(norm) if n.startswith(w)), None)
 
 
+_CODE = re.compile(r"\d{4}[0-9A-Z]|[A-Z]\d{4}")  # a CPT/HCPCS code, as in solver.encounter
+
+
 def _csv_rows(lines: Iterable[tuple[int, str]], file: str, required: list[str], problems: list[Problem]):
-    """(line number, values of the required columns) of a CMS table. The header is the block of lines above the
-    first data line, each column's name the words of that column over the block (CMS stacks headers over rows)."""
+    """(line number, values of the required columns) of each data row of a CMS table. The header is the fewest
+    lines, above the first data row, whose words name every required column, each column's name its words
+    over those lines (CMS stacks a header over several rows)."""
     it = iter(lines)
     block: list[list[str]] = []
     idx = None
@@ -117,19 +121,23 @@ def _csv_rows(lines: Iterable[tuple[int, str]], file: str, required: list[str], 
             block = []
             continue
         block.append(cells)
-        width = max(len(r) for r in block)
-        names = [" ".join(r[i] for r in block if i < len(r) and r[i]) for i in range(width)]
-        found = [_column(names, r) for r in required]
-        if all(i is not None for i in found):
-            idx, header_width = found, width
+        for k in range(1, len(block) + 1):  # the fewest lines that name every column (a note above is no header)
+            rows = block[-k:]
+            width = max(len(r) for r in rows)
+            names = [" ".join(r[i] for r in rows if i < len(r) and r[i]) for i in range(width)]
+            found = [_column(names, r) for r in required]
+            if all(i is not None for i in found):
+                idx, header_width = found, width
+                break
+        if idx is not None:
             break
     if idx is None:
         problems.append(Problem(file, "(header)", f"no header row naming the columns {required}; give the CMS file as published"))
         return
     for n, text in it:
         cells = _split(text, delimiter)
-        if not any(cells):
-            continue
+        if not cells or not _CODE.fullmatch(cells[0]):
+            continue  # a blank line, the rest of a stacked header, a note: no data row starts without a code
         if max(idx) >= len(cells):
             problems.append(Problem(file, "(row)", f"has {len(cells)} fields, the header has {header_width}; "
                                     "correct the row or give the CMS file as published", record=f"row {n}"))

@@ -137,6 +137,7 @@ def test_a_tab_separated_ptp_file_with_cms_stacked_header_is_read(tmp_path):
                     "Column 1\tColumn 2\t*=in existence\tEffective\tDeletion\tModifier\tPTP Edit Rationale\n"
                     "\t\tprior to 1996\tDate\tDate\t0=not allowed\t\n"
                     "\t\t\t\t*=no data\t1=allowed\t\n"
+                    "\t\t\t\t\t9=not applicable\n"
                     "20552\t96372\t\t20090101\t*\t1\tStandards of medical/surgical practice\n"
                     "20553\t20552\t*\t19960101\t*\t0\tMore extensive procedure\n", encoding="latin-1")
     problems = []
@@ -144,6 +145,15 @@ def test_a_tab_separated_ptp_file_with_cms_stacked_header_is_read(tmp_path):
     assert not problems
     assert [(r.column1, r.column2, r.effective, r.applies_from) for r in rows] == [
         ("20552", "96372", dt.date(2009, 1, 1), dt.date(2009, 1, 1)), ("20553", "20552", dt.date(1996, 1, 1), dt.date(1996, 1, 1))]
+
+
+def test_an_mue_file_with_cms_copyright_line_above_the_header_is_read(tmp_path):
+    path = tmp_path / "MCR_MUE_PractitionerServices.csv"
+    path.write_text("CPT codes, descriptions and other data only are copyright 2023 American Medical Association.\n"
+                    "HCPCS/CPT Code,Practitioner Services MUE Values,MUE Adjudication Indicator,MUE Rationale\n"
+                    "20552,1,2 Date of Service Edit: Policy,Code Descriptor / CPT Instruction\n")
+    problems = []
+    assert load_mue(path, {"20552"}, problems)["20552"].mai == 2 and not problems
 
 
 def test_a_ptp_row_with_indicator_9_is_never_applied(tmp_path):
