@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from clingo import Function, Number, String, Supremum, Symbol
+from clingo import Function, Infimum, Number, String, Supremum, Symbol
 
 from solver.dates import day_number
 from solver.encounter import Encounter
@@ -109,9 +109,13 @@ def table_facts(pol: Policies) -> TableFacts:
     for code, fields in t.mpfs.items():
         by_code.setdefault(code, []).extend(fact("codeset_mpfs", code, f, v) for f, v in fields.items())
     ptp = [(r.column1, r.column2, Function("codeset_ptp", [String(r.column1), String(r.column2), Number(r.modifier_indicator),
-                                                           Number(day_number(r.effective)),
+                                                           Infimum if r.applies_from is None else Number(day_number(r.applies_from)),
                                                            Supremum if r.deleted is None else Number(day_number(r.deleted))]))
            for r in t.ptp]
+    ptp += [(r.column1, r.column2, fact("codeset_ptp_start_unknown", r.column1, r.column2,
+                                        Supremum if r.deleted is None else Number(day_number(r.deleted)),
+                                        day_number(r.known_from), r.note))
+            for r in t.ptp if r.known_from is not None]
     return TableFacts(groups, by_code, ptp)
 
 

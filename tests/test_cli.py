@@ -69,7 +69,7 @@ def test_policy_list_and_show():
     r = run("policy", "list")
     assert r.returncode == 0 and "medicare-cgs" in r.stdout and "commercial-default" in r.stdout
     assert "2024-04-01" in r.stdout
-    assert "code table ncci-ptp-practitioner.csv:" in r.stdout and "confidence low" in r.stdout
+    assert "code table ncci-ptp-practitioner.csv:" in r.stdout and "ccipra-v301r0" in r.stdout and "confidence high" in r.stdout
     r = run("policy", "show", "medicare-cgs", "--date", "2024-06-10", "--format", "json")
     rules = {x["rule"]: x for x in json.loads(r.stdout)}
     assert rules["lcd.tpi-frequency"]["params"]["max_sessions"] == 3

@@ -91,7 +91,7 @@ def test_a_full_size_ptp_file_is_filtered_once_and_cached(tmp_path, monkeypatch)
     path.write_text("CPT only copyright American Medical Association.\n" + header + filler
                     + "20552,96372,,20090101,*,1,Misuse of column two code with column one code\n")
     first = load_ptp(path, {"20552", "96372"}, [])
-    cached = list((tmp_path / "cache" / "payerkb").glob("ptp-*.csv"))
+    cached = list((tmp_path / "cache" / "payerkb").glob("ptp-*.json"))
     assert [(r.column1, r.column2) for r in first] == [("20552", "96372")]
     assert len(cached) == 1 and cached[0].stat().st_size < 1000
     assert [(r.column1, r.column2) for r in load_ptp(path, {"20552", "96372"}, [])] == [("20552", "96372")]
