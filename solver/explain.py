@@ -8,6 +8,7 @@ from clingo import Symbol, SymbolType
 
 from solver.dates import from_day_number
 from solver.encounter import Encounter
+from solver.coverage import coverage_finding
 from solver.facts import EncounterFacts
 from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
 
@@ -226,6 +227,9 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         findings.append(_finding(pol, enc, ef, x, k, ln, details.get((x, k, ln), {}), evidence.get((x, k, ln), []),
                                  sub_lines, cand_code, cand_rule_ids))
     findings += [_unknown_muscle(text) for text in ef.unknown_muscles]
+    stretched = coverage_finding(pol, enc.date_of_service)
+    if stretched:
+        findings.append(stretched)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f["severity"]], f["line"] or 0, f["rule"]))
     return {
         "encounter": enc.id,

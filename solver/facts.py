@@ -239,7 +239,10 @@ def _diagnosis_facts(f, pol: Policies, enc: Encounter) -> None:
     for rank, d in enumerate(enc.diagnoses, start=1):
         f("diagnosis", d, rank)
     for d in codes:
-        f("diagnosis_status", d, pol.codeset.status(d, enc.date_of_service))
+        judged = pol.codeset.judge(d, enc.date_of_service)
+        f("diagnosis_status", d, judged.status)
+        if judged.flag == "uncertain":
+            f("diagnosis_uncertain", d, judged.note or "its status on this date is not known")
     for a, b, _note in pol.codeset.excludes1_pairs(enc.diagnoses):
         f("diagnosis_excludes1", a, b)
 

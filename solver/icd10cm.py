@@ -114,6 +114,8 @@ class CodeSet:
         changes = read_changes(changes_file, problems)
         self.changes = {code: change for code, (_i, change) in changes.items()}
         source = read_source(source_file, problems)
+        # where the release history was read, for findings that rest on it
+        self.source = {"title": source.title, "url": source.url} if source is not None else {}
         idx = index()
         self._codes: dict[str, int] = idx["codes"]
         self.history = None

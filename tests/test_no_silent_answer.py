@@ -128,3 +128,23 @@ def test_clingo_says_nothing_while_the_cases_are_answered(engine):
     for _case, enc in _all_cases():
         engine.check(enc)
     assert engine.messages == []
+
+
+def test_a_date_before_icd10cm_is_answered_with_a_warning_saying_so(engine):
+    r = engine.check(encounter(payer="commercial-default", date_of_service="2015-09-30", diagnoses=["M79.1"]))
+    f = finding(r, "data.coverage")
+    assert f["severity"] == "warning" and any("before ICD-10-CM took effect (2015-10-01)" in e for e in f["evidence"])
+    assert "data.coverage" not in rules(engine.check(encounter(payer="commercial-default", date_of_service="2024-06-10")))
+
+
+def test_a_date_after_a_code_tables_quarter_says_which_edition_the_answer_rests_on(engine):
+    r = engine.check(encounter(payer="commercial-default", date_of_service="2026-12-01"))
+    evidence = " ".join(finding(r, "data.coverage")["evidence"])
+    assert "ncci-ptp-practitioner.csv: v30.1" in evidence and "known in force through 2024-06-30" in evidence
+    assert "after the newest ICD-10-CM release held" in evidence
+
+
+def test_a_diagnosis_between_two_releases_held_goes_to_review(engine):
+    r = engine.check(encounter(payer="commercial-default", date_of_service="2023-01-10", diagnoses=["M79.12", "Z59.48"]))
+    f = finding(r, "icd10.status-uncertain")
+    assert f.get("review") and "Z59.48" in f["message"] and r["outcome"] == "review"
