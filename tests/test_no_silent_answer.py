@@ -148,3 +148,13 @@ def test_a_diagnosis_between_two_releases_held_goes_to_review(engine):
     r = engine.check(encounter(payer="commercial-default", date_of_service="2023-01-10", diagnoses=["M79.12", "Z59.48"]))
     f = finding(r, "icd10.status-uncertain")
     assert f.get("review") and "Z59.48" in f["message"] and r["outcome"] == "review"
+
+
+def test_also_valid_lists_only_modifiers_no_rule_disfavors_each_once(engine):
+    r = engine.check(encounter(payer="commercial-default", diagnoses=["M79.12", "M17.12"],
+                               other_procedures=[{"code": "20610", "units": 1, "site": "left knee", "distinct": True}]))
+    tpi = [line for line in r["claim"] if line["code"] == "20552"]
+    assert tpi and tpi[0]["modifiers"] == ["XS"]
+    swapped = [next(line["modifiers"] for line in alt if line["code"] == "20552") for alt in r["alternatives"]]
+    assert sorted(map(tuple, swapped)) == [("XE",), ("XU",)], swapped  # not 59 (prefer X), not XP (one provider)
+    assert len(r["alternatives"]) == len({str(a) for a in r["alternatives"]})
