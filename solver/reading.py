@@ -62,6 +62,7 @@ class _EncounterLoader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
         self._depth = 0
+        self.flagged = False  # a mapping with a key given twice, or nesting cut off: records need a look
 
     def compose_node(self, parent, index):
         if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
@@ -83,6 +84,7 @@ class _EncounterLoader(yaml.SafeLoader):
                 level += 1
             elif isinstance(end, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 level -= 1
+        self.flagged = True
         node = yaml.ScalarNode(_DEEP_TAG, "", start.start_mark, end.end_mark)
         if start.anchor is not None:
             self.anchors[start.anchor] = node
@@ -109,6 +111,7 @@ def _construct_map(loader: _EncounterLoader, node: yaml.MappingNode):
     data: dict = _Duplicates() if duplicates else {}
     if duplicates:
         data.duplicates = duplicates
+        loader.flagged = True
     yield data
     data.update(loader.construct_mapping(node))
 
@@ -117,15 +120,17 @@ _EncounterLoader.add_constructor(_MAP_TAG, _construct_map)
 _EncounterLoader.add_constructor(_DEEP_TAG, lambda loader, node: TOO_DEEP)
 
 
-def load_encounter_yaml(text: str):
-    return yaml.load(text, Loader=_EncounterLoader)  # noqa: S506 - a SafeLoader subclass
+def load_encounter_yaml(text: str) -> tuple[object, str | None]:
+    """The data, and "walk" when some record has a key given twice or nesting cut off (else None)."""
+    loader = _EncounterLoader(text)
+    try:
+        return loader.get_single_data(), "walk" if loader.flagged else None
+    finally:
+        loader.dispose()
 
 
 # --- JSON ------------------------------------------------------------------------------------------
-def _pairs(pairs: list) -> dict:
-    data = dict(pairs)
-    if len(data) == len(pairs):
-        return data
+def _duplicates(data: dict, pairs: list) -> _Duplicates:
     seen: set = set()
     dup = _Duplicates(data)
     dup.duplicates = []
@@ -160,15 +165,40 @@ def _cut_deep(text: str) -> str:
     return "".join(out)
 
 
-def load_json(text: str):
-    """JSON with the same guards as YAML: a key given twice is recorded, nesting past MAX_DEPTH is cut off."""
+def load_json(text: str) -> tuple[object, str | None]:
+    """JSON with the same guards as YAML: a key given twice is recorded, nesting past MAX_DEPTH is cut off.
+    Returns the data and what it needs: "walk" (a key twice, nesting cut off), "depth" (it may nest too
+    deep), or None (an ordinary record: the fast path)."""
+    flagged: list[bool] = []
+
+    def pairs(items: list) -> dict:
+        data = dict(items)
+        if len(data) == len(items):
+            return data
+        flagged.append(True)
+        return _duplicates(data, items)
+
     try:
-        return json.loads(text, object_pairs_hook=_pairs)
+        data = json.loads(text, object_pairs_hook=pairs)
     except RecursionError:
-        return json.loads(_cut_deep(text), object_pairs_hook=_pairs)
+        return json.loads(_cut_deep(text), object_pairs_hook=pairs), "walk"
+    if flagged:
+        return data, "walk"
+    return data, "depth" if text.count("{") + text.count("[") > MAX_DEPTH else None
 
 
 # --- records ---------------------------------------------------------------------------------------
+def _too_deep(raw) -> bool:
+    stack = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack += [(c, depth + 1) for c in children if isinstance(c, (dict, list))]
+    return False
+
+
 def _structure_problems(raw, source: str, label: str) -> list[Problem]:
     """Nesting too deep and keys given twice, anywhere in one record, each with its field path."""
     problems: list[Problem] = []
@@ -215,15 +245,19 @@ class Record:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
+            try:  # the id, when the rest of the line can be read, names the record
+                self.raw_id = _raw_id(load_json(data.decode("utf-8", "replace"))[0])
+            except (ValueError, RecursionError):
+                pass
             self.problems = [Problem(self.source, "(record)", f"not UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}; "
                                      "save the file as UTF-8", self.label)]
             return self
         try:
-            raw = load_json(text)
+            raw, needs = load_json(text)
         except json.JSONDecodeError as exc:
             self.problems = [Problem(self.source, "(record)", f"not valid JSON: {exc.msg} at column {exc.colno}; fix this line", self.label)]
             return self
-        done = _validate(raw, self.source, self.index, True)
+        done = _validate(raw, self.source, self.index, True, needs)
         self.raw_id, self.encounter, self.problems = done.raw_id, done.encounter, done.problems
         return self
 
@@ -242,9 +276,11 @@ def _raw_id(raw) -> str | None:
     return text if 0 < len(text) <= MAX_ID else None
 
 
-def _validate(raw, source: str, index: int, json_lines: bool) -> Record:
+def _validate(raw, source: str, index: int, json_lines: bool, needs: str | None = "walk") -> Record:
+    """One record: its structure (as far as the reader says it needs a look), then the contract."""
     rec = Record(source=source, index=index, raw_id=_raw_id(raw), json_lines=json_lines)
-    problems = _structure_problems(raw, source, rec.label)
+    walk = needs == "walk" or (needs == "depth" and isinstance(raw, (dict, list)) and _too_deep(raw))
+    problems = _structure_problems(raw, source, rec.label) if walk else []
     if problems:
         rec.problems = problems
         return rec
@@ -288,7 +324,7 @@ def _file_problem(source: str, message: str) -> InputError:
     return InputError([Problem(source, "(file)", message)])
 
 
-def _parse_document(text: str, source: str):
+def _parse_document(text: str, source: str) -> tuple[object, str | None]:
     stripped = text.lstrip()
     try:
         return load_json(text) if stripped.startswith(("{", "[")) else load_encounter_yaml(text)
@@ -326,7 +362,7 @@ def read_bytes(data: bytes, source: str) -> Iterator[Record]:
         line = data[:exc.start].count(b"\n") + 1
         raise _file_problem(source, f"not UTF-8: byte 0x{data[exc.start]:02x} on line {line}; save the file as UTF-8") from None
     try:
-        parsed = _parse_document(text, source)
+        parsed, needs = _parse_document(text, source)
     except InputError:
         if not single:
             raise
@@ -339,7 +375,7 @@ def read_bytes(data: bytes, source: str) -> Iterator[Record]:
         return
     items = parsed if isinstance(parsed, list) else [parsed]
     for n, raw in enumerate(items, start=1):
-        yield _validate(raw, source, n, False)
+        yield _validate(raw, source, n, False, needs or "depth")
 
 
 def read_text(text: str, source: str) -> Iterator[Record]:
