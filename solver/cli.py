@@ -304,6 +304,14 @@ def _plain_help(cmd) -> None:
             p.get_usage_pieces = lambda ctx, name=name: [name]
         elif getattr(p, "is_flag", False):
             p.display_type_rich = lambda ctx: None
+
+    def help_option(ctx, made=cmd.get_help_option):
+        opt = made(ctx)
+        if opt is not None:
+            opt.display_type_rich = lambda ctx: None
+        return opt
+
+    cmd.get_help_option = help_option
     for sub in getattr(cmd, "commands", {}).values():
         _plain_help(sub)
 
