@@ -307,9 +307,14 @@ def _one_line_object(line: bytes) -> bool:
 
 
 def _is_json(line: bytes) -> bool:
+    """A line that is JSON, or would be but for a bad byte or its depth (then an error of that line)."""
     try:
         json.loads(line)
-    except (ValueError, RecursionError):
+    except UnicodeDecodeError:
+        return True
+    except RecursionError:
+        return True
+    except ValueError:
         return False
     return True
 
