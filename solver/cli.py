@@ -1,5 +1,6 @@
 """The command line (the only module that imports typer). Exit codes: 0 ran; 1 the --fail-on threshold was
-met; 2 bad input or bad policy, one line per problem naming file, record and field, and no traceback."""
+met; 2 bad input or bad policy, one line per problem naming file, record and field, and no traceback;
+130 interrupted (Ctrl-C), with one line. Text printed from the input is escaped (report.clean)."""
 from __future__ import annotations
 
 import datetime as dt

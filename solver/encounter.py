@@ -172,6 +172,6 @@ class Encounter(Strict):
     def _text(cls, value):
         if value is None or isinstance(value, str):
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"must be text, not {type(value).__name__}")
+        if isinstance(value, bool) or not isinstance(value, int):  # 12.50 would not read back as written
+            raise ValueError(f"must be text or a whole number, not {type(value).__name__}; quote it")
         return str(value)
