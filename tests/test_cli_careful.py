@@ -130,10 +130,10 @@ def test_ctrl_c_stops_the_workers_and_exits_130_with_one_line(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     from bench import generate
     many = tmp_path / "many.jsonl"
-    many.write_text("".join(json.dumps(e) + "\n" for e in generate(4000, seed=3)))
+    many.write_text("".join(json.dumps(e) + "\n" for e in generate(8000, seed=3)))
     p = subprocess.Popen(PAYERKB + ["check", str(many), "--format", "json", "--jobs", "2"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(4)
+    time.sleep(3)  # the engine is loaded and the pool is answering chunks
     assert p.poll() is None, "the run ended before it could be interrupted"
     os.killpg(p.pid, signal.SIGINT)  # as a terminal does: to the whole process group, workers included
     _, err = p.communicate(timeout=60)
