@@ -1,8 +1,9 @@
-"""Running many encounters: records -> results, in chunks sharing one grounding, on every core.
+"""Running many encounters: records -> answers, in chunks sharing one grounding, on every core.
 
-Each chunk is parsed, validated, answered and (for JSON output) serialized in a worker process, so every
-step runs on every core. A record that failed validation, or names an unknown payer, gets an error result
-of its own; the others are still answered. Results come back in input order.
+Each chunk is parsed, validated, answered and serialized (JSON or the text report) in a worker process, so
+every step runs on every core. A record that failed validation, names an unknown payer, repeats an id used
+earlier in the run, or could not be solved gets an error result of its own; the others are still answered.
+Answers come back in input order, one for each record. Workers ignore Ctrl-C: the parent stops the pool.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 import json
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 
 from solver.engine import Engine
@@ -24,7 +26,21 @@ class Job:
     engine: Engine
     payer: str | None = None  # what-if: answer as if the encounters named this payer
     date: dt.date | None = None  # what-if: ... or this date of service
-    as_json: bool = False  # serialize each result to one line of JSON in the worker
+    form: str = "dict"  # each result as a dict, a line of JSON ("json") or a block of the text report ("text")
+    color: bool = False  # the text report in colour
+
+
+@dataclass
+class Answer:
+    """What one record came to: its problems (for standard error) and its result, with what the CLI needs."""
+
+    problems: list[Problem]
+    result: dict | str  # a dict, or the result already serialized (Job.form)
+    outcome: str
+    severities: frozenset[str]  # of the findings, for --fail-on
+    raw_id: str | None  # the record's id as written, when it has one
+    source: str  # the file
+    label: str  # the record in it, e.g. "line 3 (id x)"
 
 
 _JOB: Job | None = None
@@ -35,47 +51,94 @@ def error_result(rec: Record, problems: list[Problem]) -> dict:
             "errors": [{"file": p.file, "record": p.record, "field": p.field, "message": p.message} for p in problems]}
 
 
-def _answer(job: Job, chunk: list[Record]) -> list[tuple[list[Problem], dict | str]]:
-    out: list[tuple[list[Problem], dict | str] | None] = [None] * len(chunk)
+def _serialize(job: Job, result: dict) -> dict | str:
+    if job.form == "json":
+        return json.dumps(result, separators=(",", ":"))
+    if job.form == "text":
+        from solver.report import render_result
+        return render_result(result, job.color)
+    return result
+
+
+def _resolve(rec: Record) -> list[Problem] | None:
+    try:
+        rec.resolve()
+    except Exception as exc:  # noqa: BLE001 - a reader failure costs its record, never the file
+        rec.encounter = None
+        rec.problems = [Problem(rec.source, "(record)", f"could not be read ({exc.__class__.__name__}); check this record", rec.label)]
+    return rec.problems
+
+
+def _answer(job: Job, chunk: list[Record]) -> list[Answer]:
+    results: list[tuple[list[Problem], dict] | None] = [None] * len(chunk)
     todo = []
     for i, rec in enumerate(chunk):
-        rec.resolve()
-        if rec.encounter is not None and (job.payer or job.date):
+        problems = _resolve(rec)
+        if not problems and (job.payer or job.date):
             changes = {"payer": job.payer} if job.payer else {}
             if job.date:
                 changes["date_of_service"] = job.date
             rec.encounter = rec.encounter.model_copy(update=changes)
-        problems = rec.problems
         if not problems:
             bad = job.engine.unknown_payer(rec.encounter)
             problems = [Problem(rec.source, "payer", bad.message, rec.label)] if bad else None
         if problems:
-            out[i] = (problems, error_result(rec, problems))
+            results[i] = (problems, error_result(rec, problems))
         else:
             todo.append(i)
-    results = job.engine.check_many([chunk[i].encounter for i in todo]) if todo else []
-    for i, res in zip(todo, results):
-        out[i] = ([], res)
-    if job.as_json:
-        out = [(p, json.dumps(r, separators=(",", ":"))) for p, r in out]
+    answered = job.engine.check_many([chunk[i].encounter for i in todo]) if todo else []
+    for i, res in zip(todo, answered):
+        if res.get("outcome") == "error":  # the solver could not answer it: an error of this record
+            rec = chunk[i]
+            problems = [Problem(rec.source, e["field"], e["message"], rec.label) for e in res["errors"]]
+            results[i] = (problems, error_result(rec, problems))
+        else:
+            results[i] = ([], res)
+    out = []
+    for rec, (problems, res) in zip(chunk, results):
+        out.append(Answer(problems, _serialize(job, res), res.get("outcome", "error"),
+                          frozenset(f["severity"] for f in res.get("findings", [])), rec.raw_id, rec.source, rec.label))
     return out
 
 
-def _answer_in_worker(chunk: list[Record]):
+def _answer_in_worker(chunk: list[Record]) -> list[Answer]:
     assert _JOB is not None
     return _answer(_JOB, chunk)
 
 
-def run(job: Job, records: list[Record], jobs: int | None = None) -> list[tuple[list[Problem], dict | str]]:
-    """(problems, result) for each record, in input order; a result is a dict, or a JSON line with as_json."""
+def _ignore_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _repeated_ids(job: Job, answers: list[Answer]) -> None:
+    """Ids are unique in one run: the first record with an id is answered, each later one is an error naming it."""
+    first: dict[str, str] = {}
+    for k, ans in enumerate(answers):
+        if ans.raw_id is None:
+            continue
+        if ans.raw_id not in first:
+            first[ans.raw_id] = f"{ans.label} of {ans.source}"
+            continue
+        problem = Problem(ans.source, "id", f"the id {ans.raw_id!r} is already used by {first[ans.raw_id]}; "
+                                            "give each encounter its own id", ans.label)
+        problems = (ans.problems if ans.outcome == "error" else []) + [problem]
+        res = {"encounter": ans.raw_id, "outcome": "error",
+               "errors": [{"file": p.file, "record": p.record, "field": p.field, "message": p.message} for p in problems]}
+        answers[k] = Answer(problems, _serialize(job, res), "error", frozenset(), ans.raw_id, ans.source, ans.label)
+
+
+def run(job: Job, records: list[Record], jobs: int | None = None) -> list[Answer]:
+    """An Answer for each record, in input order."""
     chunks = [records[k:k + CHUNK] for k in range(0, len(records), CHUNK)]
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(chunks) > 1:
         global _JOB
         _JOB = job
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(jobs, len(chunks))) as pool:
-            answers = pool.map(_answer_in_worker, chunks, chunksize=1)
+        with ctx.Pool(min(jobs, len(chunks)), initializer=_ignore_interrupt) as pool:
+            answered = pool.map(_answer_in_worker, chunks, chunksize=1)
     else:
-        answers = [_answer(job, c) for c in chunks]
-    return [pair for chunk in answers for pair in chunk]
+        answered = [_answer(job, c) for c in chunks]
+    answers = [a for chunk in answered for a in chunk]
+    _repeated_ids(job, answers)
+    return answers

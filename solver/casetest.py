@@ -62,7 +62,7 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
             continue
         raw = dict(cf.defaults)
         raw.update(case.encounter)
-        raw.setdefault("id", case.name)
+        raw.setdefault("id", f"{path.stem}#{i + 1}")  # the case is named by its name; its encounter by its place
         try:
             out.append((case, Encounter.model_validate(raw)))
         except ValidationError as exc:

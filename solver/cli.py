@@ -1,10 +1,12 @@
 """The command line (the only module that imports typer). Exit codes: 0 ran; 1 the --fail-on threshold was
-met; 2 bad input or bad policy, one line per problem naming file, record and field, and no traceback."""
+met; 2 bad input or bad policy, one line per problem naming file, record and field, and no traceback;
+130 interrupted (Ctrl-C), with one line. Text printed from the input is escaped (report.clean)."""
 from __future__ import annotations
 
 import datetime as dt
 import gc
 import json
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -33,13 +35,29 @@ class FailOn(str, Enum):
     warning = "warning"
 
 
+def _clean(text: str) -> str:
+    from solver.report import clean
+    return clean(text)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    """One line per problem on standard error; control characters from the input are shown escaped."""
+    if problems:
+        sys.stderr.write("".join(f"error: {_clean(str(p))}\n" for p in problems))
+        sys.stderr.flush()
+
+
 def _fail(problems: list[Problem], code: int = 2):
-    for p in problems:
-        err.print(f"error: {p}", markup=False)
+    _print_problems(problems)
     raise typer.Exit(code)
 
 
 _POLICIES: dict[str, Path | None] = {"dir": None}
+POLICIES_HELP = "A policies folder of your own (default: the shipped one, or $PAYERKB_POLICIES); before or after the command."
+
+
+def _policies_option():
+    return typer.Option(None, "--policies", metavar="DIR", help=POLICIES_HELP)
 
 
 def _engine(policies: Path | None = None):
@@ -65,76 +83,94 @@ def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
 
 @app.callback(invoke_without_command=True)
 def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-          policies: Optional[Path] = typer.Option(None, "--policies", help="A policies folder of your own (default: the shipped one, or $PAYERKB_POLICIES).")):
+          policies: Optional[Path] = _policies_option()):
     _POLICIES["dir"] = policies
     if version:
         typer.echo(f"payerkb {__version__}")
         raise typer.Exit(0)
 
 
-@app.command()
-def check(
-    files: List[str] = typer.Argument(..., help="Encounter files (YAML, JSON, JSON Lines); '-' reads standard input."),
-    payer: Optional[str] = typer.Option(None, "--payer", help="Answer as if the encounters named this payer (what-if)."),
-    date: Optional[str] = typer.Option(None, "--date", help="Answer as if this were the date of service, YYYY-MM-DD (what-if)."),
-    fmt: Format = typer.Option(Format.text, "--format", help="text (a readable report) or json."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when any finding has this severity or worse (for CI)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Processes to use for large inputs (default: every core)."),
-):
-    """Check encounters: findings, the corrected or derived claim, and the outcome."""
-    from solver.batch import Job, run
-    from solver.reading import read_file
-    from solver.report import print_text
+def _set_policies(policies: Optional[Path]) -> None:
+    if policies is not None:  # given after the command: it wins over one given before
+        _POLICIES["dir"] = policies
 
-    when = _parse_date(date, "--date")
-    engine = _engine()
-    gc.freeze()  # the engine's long-lived objects; bulk reading and solving make garbage the collector need not scan
-    gc.disable()
-    if payer and payer not in engine.policies.payers:
-        _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
+
+def _read_all(files: list[str]):
+    """Every record of every file, and the problems of the files that could not be read at all."""
+    from solver.reading import read_file
     records, problems = [], []
     for path in files:
         try:
             records.extend(read_file(path))
         except PayerkbError as exc:
             problems.extend(exc.problems)
-    json_lines = any(rec.json_lines for rec in records)
+    return records, problems
+
+
+@app.command()
+def check(
+    files: List[str] = typer.Argument(..., metavar="FILE...", help="Encounter files (YAML, JSON, JSON Lines); '-' reads standard input."),
+    payer: Optional[str] = typer.Option(None, "--payer", metavar="PAYER", help="Answer as if the encounters named this payer (what-if)."),
+    date: Optional[str] = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Answer as if this were the date of service (what-if)."),
+    fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text (a readable report) or json."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", metavar="error|warning", help="Exit 1 when any finding has this severity or worse (for CI)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, metavar="N", help="Processes to use for large inputs (default: every core)."),
+    policies: Optional[Path] = _policies_option(),
+):
+    """Check encounters: findings, the corrected or derived claim, and the outcome."""
+    from solver.batch import Job, run
+    from solver.report import summary_line, use_color
+
+    _set_policies(policies)
+    when = _parse_date(date, "--date")
+    engine = _engine()
+    gc.freeze()  # the engine's long-lived objects; bulk reading and solving make garbage the collector need not scan
+    gc.disable()
+    if payer and payer not in engine.policies.payers:
+        _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
+    records, problems = _read_all(files)
+    # JSON Lines in, JSON Lines out, whatever the number of records
+    json_lines = any(rec.json_lines for rec in records) or any(f.endswith((".jsonl", ".ndjson")) for f in files)
     as_json = fmt is Format.json
-    answered = run(Job(engine, payer, when, as_json), records, jobs)
-    for record_problems, _res in answered:
-        problems.extend(record_problems)
+    answers = run(Job(engine, payer, when, "json" if as_json else "text", not as_json and use_color(sys.stdout)), records, jobs)
+    for a in answers:
+        problems.extend(a.problems)
     if as_json:
-        lines = [res for _p, res in answered]
+        lines = [a.result for a in answers]
         sys.stdout.write("".join(line + "\n" for line in lines) if json_lines else "[" + ",\n".join(lines) + "]\n")
     else:
-        print_text([res for _p, res in answered])
-    for p in problems:
-        err.print(f"error: {p}", markup=False)
+        sys.stdout.write("".join(a.result for a in answers))
+        if len(answers) > 1:
+            sys.stdout.write(summary_line([a.outcome for a in answers]) + "\n")
+    sys.stdout.flush()
+    _print_problems(problems)
     if problems:
         raise typer.Exit(2)
     if fail_on:
         levels = {"error"} if fail_on is FailOn.error else {"error", "warning"}
-        results = [json.loads(r) for _p, r in answered] if as_json else [r for _p, r in answered]
         # a corrected finding still counts: it is an error in the claim as submitted
-        if any(f["severity"] in levels for r in results for f in r.get("findings", [])):
+        if any(a.severities & levels for a in answers):
             raise typer.Exit(1)
 
 
 @policy_app.command("list")
-def policy_list():
+def policy_list(policies: Optional[Path] = _policies_option()):
     """Every payer, with the versions of its policy and their dates."""
     from solver.report import print_policy_list
+    _set_policies(policies)
     print_policy_list(_engine().policies)
 
 
 @policy_app.command("show")
 def policy_show(
-    payer: str = typer.Argument(..., help="A payer id (see `payerkb policy list`)."),
-    date: Optional[str] = typer.Option(None, "--date", help="Show the rules in force on this date (default: today)."),
-    fmt: Format = typer.Option(Format.text, "--format"),
+    payer: str = typer.Argument(..., metavar="PAYER", help="A payer id (see `payerkb policy list`)."),
+    date: Optional[str] = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Show the rules in force on this date (default: today)."),
+    fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
+    policies: Optional[Path] = _policies_option(),
 ):
     """The rules in force for a payer on a date, with their citations and confidence."""
     from solver.report import policy_rules, print_policy_show
+    _set_policies(policies)
     when = _parse_date(date, "--date") or dt.date.today()
     engine = _engine()
     if payer not in engine.policies.payers:
@@ -148,38 +184,51 @@ def policy_show(
 
 @policy_app.command("diff")
 def policy_diff(
-    base: Path = typer.Argument(..., help="The policies folder before the change (e.g. a checkout of main)."),
-    files: List[str] = typer.Argument(..., help="Encounter files to answer under both (the cases' encounters work too)."),
-    changed: Optional[Path] = typer.Option(None, "--against", help="The policies folder after the change (default: the one in use)."),
-    fmt: Format = typer.Option(Format.text, "--format"),
+    base: Path = typer.Argument(..., metavar="OLD_POLICIES", help="The policies folder before the change (e.g. a checkout of main)."),
+    files: List[str] = typer.Argument(..., metavar="FILE...", help="Encounter files to answer under both (the cases' encounters work too)."),
+    changed: Optional[Path] = typer.Option(None, "--against", metavar="NEW_POLICIES", help="The policies folder after the change (default: the one in use)."),
+    fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
+    policies: Optional[Path] = _policies_option(),
 ):
-    """What a policy change does: answer the encounters under two policy folders and show what differs."""
+    """What a policy change does: answer the encounters under two policy folders and show what differs.
+
+    A record not answered under either folder (it cannot be read, or names a payer one folder lacks) is
+    listed with its problems, never counted as unchanged; then the exit code is 2."""
     from solver.batch import Job, run
-    from solver.compare import difference
-    from solver.reading import read_file
+    from solver.compare import difference, not_answered
+    _set_policies(policies)
     before, after = _engine(base), _engine(changed)
-    records = []
-    for path in files:
-        try:
-            records.extend(read_file(path))
-        except PayerkbError as exc:
-            _fail(exc.problems)
+    records, problems = _read_all(files)
+    if problems:
+        _fail(problems)
     old = run(Job(before), records, 1)
     new = run(Job(after), records, 1)
-    diffs = [d for (_p1, a), (_p2, b) in zip(old, new) if (d := difference(a, b))]
+    unanswered = [u for a, b in zip(old, new) if (u := not_answered(a, b))]
+    diffs = [d for a, b in zip(old, new) if a.outcome != "error" and b.outcome != "error" and (d := difference(a.result, b.result))]
     if fmt is Format.json:
-        typer.echo(json.dumps({"encounters": len(records), "changed": diffs}, indent=2))
-        return
-    for d in diffs:
-        typer.echo(f"{d['encounter']}:")
-        for key in ("outcome", "claim"):
-            if key in d:
-                typer.echo(f"  {key}: {d[key][0]} -> {d[key][1]}")
-        for f in d.get("findings_removed", []):
-            typer.echo(f"  - {f}")
-        for f in d.get("findings_added", []):
-            typer.echo(f"  + {f}")
-    typer.echo(f"{len(diffs)} of {len(records)} encounters answered differently")
+        typer.echo(json.dumps({"encounters": len(records), "changed": diffs, "not_answered": unanswered}, indent=2))
+    else:
+        out = []
+        for d in diffs:
+            out.append(f"{_clean(d['encounter'])}:")
+            for key in ("outcome", "claim"):
+                if key in d:
+                    out.append(f"  {key}: {_clean(d[key][0])} -> {_clean(d[key][1])}")
+            out += [f"  - {_clean(f)}" for f in d.get("findings_removed", [])]
+            out += [f"  + {_clean(f)}" for f in d.get("findings_added", [])]
+        for u in unanswered:
+            out.append(f"{_clean(u['encounter'])}: not answered")
+            for side in ("before", "after"):
+                if u[side] is None:
+                    out.append(f"  {side}: answered ({u[side + '_outcome']})")
+                for e in u[side] or []:
+                    out.append(f"  {side}: {_clean(e)}")
+        summary = f"{len(diffs)} of {len(records)} encounters answered differently"
+        if unanswered:
+            summary += f"; {len(unanswered)} not answered under one folder or both (listed above)"
+        typer.echo("\n".join(out + [summary]))
+    if unanswered:
+        raise typer.Exit(2)
 
 
 @app.command("schema")
@@ -196,9 +245,11 @@ def schema(policy: Optional[str] = typer.Option(None, "--policy", help="The sche
 
 
 @app.command("test")
-def test_cases(path: Optional[Path] = typer.Argument(None, help="A cases file or folder (default: every *.cases.yaml under the policies).")):
+def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", help="A cases file or folder (default: every *.cases.yaml under the policies)."),
+               policies: Optional[Path] = _policies_option()):
     """Run the YAML cases that sit next to the policy files."""
     from solver.casetest import find_case_files, run_cases
+    _set_policies(policies)
     engine = _engine()
     files = find_case_files(path or engine.policies.root)
     if not files:
@@ -213,11 +264,13 @@ def test_cases(path: Optional[Path] = typer.Argument(None, help="A cases file or
 
 @app.command("compile")
 def compile_facts(
-    encounter: str = typer.Argument(..., help="One encounter file ('-' reads standard input)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the facts (e.g. facts.lp)."),
+    encounter: str = typer.Argument(..., metavar="ENCOUNTER", help="One encounter file ('-' reads standard input)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the facts (e.g. facts.lp)."),
+    policies: Optional[Path] = _policies_option(),
 ):
     """Write the facts of one encounter, so that `python -m clingo kb/main.lp facts.lp` replays the decision."""
     from solver.reading import read_file
+    _set_policies(policies)
     engine = _engine()
     try:
         records = list(read_file(encounter))
@@ -231,18 +284,56 @@ def compile_facts(
     bad = engine.unknown_payer(rec.encounter)
     if bad:
         _fail([Problem(encounter, "payer", bad.message, rec.label)])
-    output.write_text(engine.facts_program(rec.encounter), encoding="utf-8")
+    try:
+        output.write_text(engine.facts_program(rec.encounter), encoding="utf-8")
+    except OSError as exc:
+        _fail([Problem(str(output), "-o", f"cannot be written ({exc.strerror or exc.__class__.__name__}); "
+                                        "give a file in a folder that exists and that you may write to")])
     typer.echo(f"wrote {output}; replay with: clingo {engine.kb_dir / 'main.lp'} {output}")
 
 
+class Interrupted(BaseException):
+    """Ctrl-C: raised in the parent only (workers ignore SIGINT), past typer's own handling."""
+
+
+def _interrupt(_signum, _frame):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while the pool stops is ignored
+    raise Interrupted()
+
+
+def _plain_help(cmd) -> None:
+    """Help that names values the way users do (FILE..., PAYER, DIR), not as Python types (<list[str]>)."""
+    from typer.core import TyperArgument
+    for p in cmd.params:
+        if isinstance(p, TyperArgument):
+            p.display_type_rich = lambda ctx: None
+            name = p.metavar or p.name.upper()
+            p.get_usage_pieces = lambda ctx, name=name: [name]
+        elif getattr(p, "is_flag", False):
+            p.display_type_rich = lambda ctx: None
+
+    def help_option(ctx, made=cmd.get_help_option):
+        opt = made(ctx)
+        if opt is not None:
+            opt.display_type_rich = lambda ctx: None
+        return opt
+
+    cmd.get_help_option = help_option
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_help(sub)
+
+
 def main():
+    command = typer.main.get_command(app)
+    _plain_help(command)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
-        app()
+        command(prog_name="payerkb")
     except PayerkbError as exc:  # a domain error that escaped a command: still no traceback
-        for p in exc.problems:
-            err.print(f"error: {p}", markup=False)
+        _print_problems(exc.problems)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
+        sys.stderr.write("payerkb: interrupted\n")
         sys.exit(130)
 
 

@@ -1,4 +1,5 @@
-"""What a policy change does: the same encounters answered under two policy folders, and what differs."""
+"""What a policy change does: the same encounters answered under two policy folders, what differs, and what
+neither answered."""
 from __future__ import annotations
 
 
@@ -26,3 +27,17 @@ def difference(before: dict, after: dict) -> dict | None:
     if new:
         out["findings_added"] = new
     return out
+
+
+def not_answered(before, after) -> dict | None:
+    """None when both folders answered the record; else its problems under each (None where it was answered).
+
+    `before` and `after` are batch Answers for the same record."""
+    if before.outcome != "error" and after.outcome != "error":
+        return None
+    side = {}
+    for name, ans in (("before", before), ("after", after)):
+        side[name] = [str(p) for p in ans.problems] if ans.outcome == "error" else None
+        side[name + "_outcome"] = ans.outcome
+    encounter = (before.result if isinstance(before.result, dict) else {}).get("encounter")
+    return {"encounter": encounter, **side}

@@ -1,4 +1,8 @@
-"""The encounter input contract (contract v1): pydantic models, strict, unknown keys rejected."""
+"""The encounter input contract (contract v1): pydantic models, strict, unknown keys rejected.
+
+Every number, list and text is bounded by what a real claim can carry (the ASC X12 837P professional claim:
+12 diagnoses, 50 service lines, 4 modifiers and 4 diagnosis pointers a line) or by what the measure can be
+(a percent, a pain scale), so that no value can overflow the solver's 32-bit integers or its memory."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,45 +15,78 @@ PROCEDURE_CODE = re.compile(r"^(\d{4}[0-9A-Z]|[A-Z]\d{4})$")
 ICD10CM_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 MODIFIER = re.compile(r"^[0-9A-Z]{2}$")
 
+MAX_DIAGNOSES = 12  # 837P 2300 HI: a principal and 11 other diagnosis codes
+MAX_LINES = 50  # 837P 2400 loop: at most 50 service lines a claim
+MAX_MODIFIERS = 4  # 837P SV101-3..6: four procedure modifiers a line
+MAX_POINTERS = 4  # 837P SV107: four diagnosis code pointers a line
+MAX_UNITS = 999  # far above any MUE of the services billed here (20552/20553: 1 a day; 96372: 4; CMS MUE 2024-04-01)
+MAX_WEEKS = 5200  # a hundred years
+MAX_INJECTIONS = 50  # muscles injected in one session
+MAX_HISTORY = 500  # earlier sessions
+MAX_NAMES = 50  # muscles of one earlier session, therapies tried
+MAX_TRIGGER_POINTS = 99  # in one muscle
+MAX_TEXT = 200  # characters of a free-text value (muscle, substance, dose, site, therapy, scale)
+MAX_ID = 100  # characters of an id, a patient or a payer id
+
+UNITS_DOC = (f"Units of service, 1 to {MAX_UNITS}: the Medically Unlikely Edits of the services an encounter like this "
+             "bills are 1 to 10 units a day (20552/20553: 1, CMS MUE table effective 2024-04-01), so three digits hold "
+             "any claim a payer would pay.")
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def _procedure_code(value: str) -> str:
-    value = str(value).strip().upper()
+def _as_code_text(value, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"must be a {what} as text, not {type(value).__name__}")
+    return str(value).strip().upper()
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 24 else value[:24] + "...")
+
+
+def _procedure_code(value) -> str:
+    value = _as_code_text(value, "CPT/HCPCS code")
     if not PROCEDURE_CODE.match(value):
-        raise ValueError(f"{value!r} is not a CPT/HCPCS code (five characters, e.g. \"20552\" or \"J3301\"); quote it in YAML")
+        raise ValueError(f"{_shown(value)} is not a CPT/HCPCS code (five characters, e.g. \"20552\" or \"J3301\")")
     return value
 
 
-def _icd10cm_code(value: str) -> str:
-    value = str(value).strip().upper()
+def _icd10cm_code(value) -> str:
+    value = _as_code_text(value, "ICD-10-CM code")
     if len(value) > 3 and "." not in value:
         value = value[:3] + "." + value[3:]
     if not ICD10CM_CODE.match(value):
-        raise ValueError(f"{value!r} is not an ICD-10-CM code (letter, two characters, optional dot and up to four more, e.g. M79.12)")
+        raise ValueError(f"{_shown(value)} is not an ICD-10-CM code (letter, two characters, optional dot and up to four more, e.g. M79.12)")
     return value
 
 
-def _modifier(value: str) -> str:
-    value = str(value).strip().upper()
+def _modifier(value) -> str:
+    value = _as_code_text(value, "modifier")
     if not MODIFIER.match(value):
-        raise ValueError(f"{value!r} is not a CPT/HCPCS modifier (two characters, e.g. \"59\" or \"XS\")")
+        raise ValueError(f"{_shown(value)} is not a CPT/HCPCS modifier (two characters, e.g. \"59\" or \"XS\")")
     return value
 
 
-ProcedureCode = Annotated[str, BeforeValidator(_procedure_code)]
-DiagnosisCode = Annotated[str, BeforeValidator(_icd10cm_code)]
-Modifier = Annotated[str, BeforeValidator(_modifier)]
+ProcedureCode = Annotated[str, BeforeValidator(_procedure_code), Field(description="A CPT or HCPCS code, five characters.")]
+DiagnosisCode = Annotated[str, BeforeValidator(_icd10cm_code), Field(description="An ICD-10-CM code, e.g. M79.12.")]
+Modifier = Annotated[str, BeforeValidator(_modifier), Field(description="A CPT/HCPCS modifier, two characters.")]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+def _finite(low: float, high: float, doc: str):
+    return Field(default=None, ge=low, le=high, allow_inf_nan=False, description=doc)
 
 
 class Injection(Strict):
-    muscle: str | None = None
+    muscle: Text | None = Field(default=None, description=f"The muscle injected, as documented (at most {MAX_TEXT} characters).")
     side: Literal["left", "right", "midline"] | None = None
-    trigger_points: int = Field(default=1, ge=1)
-    substance: str | None = None
-    dose: str | None = None
+    trigger_points: int = Field(default=1, ge=1, le=MAX_TRIGGER_POINTS,
+                                description=f"Trigger points injected in this muscle, 1 to {MAX_TRIGGER_POINTS}.")
+    substance: Text | None = Field(default=None, description=f"The injectate, as documented (at most {MAX_TEXT} characters).")
+    dose: Text | None = Field(default=None, description=f"The dose, as documented (at most {MAX_TEXT} characters).")
     guidance: Literal["none", "ultrasound", "fluoroscopy", "ct", "mri"] = "none"
 
 
@@ -61,27 +98,28 @@ class Evaluation(Strict):
 
 class OtherProcedure(Strict):
     code: ProcedureCode
-    units: int = Field(default=1, ge=1)
-    site: str | None = None
+    units: int = Field(default=1, ge=1, le=MAX_UNITS, description=UNITS_DOC)
+    site: Text | None = Field(default=None, description=f"Where it was done (at most {MAX_TEXT} characters).")
     distinct: bool = False
 
 
 class ConservativeTherapy(Strict):
-    tried: list[str] = []
-    weeks: int | None = Field(default=None, ge=0)
+    tried: list[Text] = Field(default=[], max_length=MAX_NAMES,
+                              description=f"Therapies tried, at most {MAX_NAMES}, each at most {MAX_TEXT} characters.")
+    weeks: int | None = Field(default=None, ge=0, le=MAX_WEEKS, description=f"Weeks of conservative therapy, 0 to {MAX_WEEKS}.")
     failed: bool = False
     ongoing: bool = False
 
 
 class PainScores(Strict):
-    scale: str | None = None
-    before: float | None = Field(default=None, ge=0)
-    after: float | None = Field(default=None, ge=0)
+    scale: Text | None = Field(default=None, description=f"The pain scale (NRS 0-10, VAS 0-100), at most {MAX_TEXT} characters.")
+    before: float | None = _finite(0, 100, "Pain before the injection, 0 to 100 (a VAS in mm; an NRS is 0 to 10), finite.")
+    after: float | None = _finite(0, 100, "Pain after the injection, 0 to 100 (a VAS in mm; an NRS is 0 to 10), finite.")
 
 
 class PriorRelief(Strict):
-    percent: float | None = Field(default=None, ge=0, le=100)
-    weeks: float | None = Field(default=None, ge=0)
+    percent: float | None = _finite(0, 100, "Relief after the prior injection, a percent from 0 to 100, finite.")
+    weeks: float | None = _finite(0, MAX_WEEKS, f"Weeks the prior relief lasted, 0 to {MAX_WEEKS}, finite.")
     same_scale: bool = False
     dated: bool = False
 
@@ -99,30 +137,41 @@ class Documentation(Strict):
 class PriorSession(Strict):
     date: dt.date
     code: ProcedureCode
-    muscles: list[str] | None = None
+    muscles: list[Text] | None = Field(default=None, max_length=MAX_NAMES,
+                                       description=f"The muscles injected that day, at most {MAX_NAMES}.")
 
 
 class ClaimLine(Strict):
     code: ProcedureCode
-    modifiers: list[Modifier] = []
-    units: int = Field(default=1, ge=1)
-    diagnoses: list[DiagnosisCode] = []
+    modifiers: list[Modifier] = Field(default=[], max_length=MAX_MODIFIERS,
+                                      description=f"At most {MAX_MODIFIERS} modifiers, as on an 837P service line.")
+    units: int = Field(default=1, ge=1, le=MAX_UNITS, description=UNITS_DOC)
+    diagnoses: list[DiagnosisCode] = Field(default=[], max_length=MAX_POINTERS,
+                                           description=f"At most {MAX_POINTERS} diagnoses, the pointers of an 837P service line.")
 
 
 class Encounter(Strict):
-    id: str = Field(min_length=1)
-    payer: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID, description=f"The encounter's id, as written (at most {MAX_ID} characters).")
+    payer: str = Field(min_length=1, max_length=MAX_ID, description="A payer id (see `payerkb policy list`).")
     date_of_service: dt.date
-    patient: str | None = None
-    injections: list[Injection] = []
-    diagnoses: list[DiagnosisCode] = []
+    patient: str | None = Field(default=None, max_length=MAX_ID, description=f"The patient's id, as written (at most {MAX_ID} characters).")
+    injections: list[Injection] = Field(default=[], max_length=MAX_INJECTIONS,
+                                        description=f"One entry a muscle injected, at most {MAX_INJECTIONS}.")
+    diagnoses: list[DiagnosisCode] = Field(default=[], max_length=MAX_DIAGNOSES,
+                                           description=f"Documented diagnoses, most important first; at most {MAX_DIAGNOSES}, as on an 837P claim.")
     evaluation: Evaluation | None = None
-    other_procedures: list[OtherProcedure] = []
+    other_procedures: list[OtherProcedure] = Field(default=[], max_length=MAX_LINES,
+                                                   description=f"Other procedures of the day, at most {MAX_LINES} (the lines of an 837P claim).")
     documentation: Documentation = Documentation()
-    history: list[PriorSession] = []
-    claim: list[ClaimLine] | None = None
+    history: list[PriorSession] = Field(default=[], max_length=MAX_HISTORY, description=f"Earlier TPI sessions, at most {MAX_HISTORY}.")
+    claim: list[ClaimLine] | None = Field(default=None, max_length=MAX_LINES,
+                                          description=f"The claim about to be sent: at most {MAX_LINES} lines, as on an 837P claim.")
 
     @field_validator("id", "patient", mode="before")
     @classmethod
     def _text(cls, value):
-        return None if value is None else str(value)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):  # 12.50 would not read back as written
+            raise ValueError(f"must be text or a whole number, not {type(value).__name__}; quote it")
+        return str(value)

@@ -82,12 +82,35 @@ class Engine:
         return self.check_many([enc])[0]
 
     def check_many(self, encounters: list[Encounter]) -> list[dict]:
-        """Answer encounters in one grounding. Payers must be known (see unknown_payer)."""
+        """Answer encounters in one grounding. Payers must be known (see unknown_payer).
+
+        When the batch cannot be grounded or solved, its encounters are answered one by one, so the others
+        are still answered; one that fails alone gets a result {"outcome": "error", "errors": [...]}."""
         for enc in encounters:
             if enc.payer not in self.policies.payers:
                 raise InputError([Problem("(encounter)", "payer", f"unknown payer {enc.payer!r} in encounter {enc.id}")])
+        try:
+            return self._solve(encounters)
+        except Exception as exc:  # noqa: BLE001 - any failure of one encounter must not lose the others
+            if len(encounters) == 1:
+                return [_failure(encounters[0], exc)]
+        out = []
+        for enc in encounters:
+            try:
+                out += self._solve([enc])
+            except Exception as exc:  # noqa: BLE001
+                out.append(_failure(enc, exc))
+        return out
+
+    def _solve(self, encounters: list[Encounter]) -> list[dict]:
         t0 = time.perf_counter()
-        ctl = clingo.Control(SOLVER_OPTIONS, logger=self._log)
+        messages: list[str] = []
+
+        def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
+            messages.append(msg.strip())
+            self._log(code, msg)
+
+        ctl = clingo.Control(SOLVER_OPTIONS, logger=log, message_limit=5)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
@@ -112,7 +135,10 @@ class Engine:
                 for sym in ef.symbols:
                     backend.add_rule([backend.add_atom(sym)])
         t1 = time.perf_counter()
-        ctl.ground([("base", [])])
+        try:
+            ctl.ground([("base", [])])
+        except RuntimeError as exc:
+            raise RuntimeError("; ".join([str(exc)] + messages)) from None
         t2 = time.perf_counter()
         shown: list[clingo.Symbol] = []
 
@@ -157,3 +183,12 @@ class Engine:
         tables = self._table_facts.for_codes(encounter_codes(self.policies, enc))
         lines += [f"{sym}." for sym in tables + rules + ef.symbols]
         return "\n".join(lines) + "\n"
+
+
+def _failure(enc: Encounter, exc: Exception) -> dict:
+    """The result of an encounter the solver could not answer: an error of its own, the others unharmed."""
+    why = f"{exc.__class__.__name__}: {exc}"[:300]
+    return {"encounter": enc.id, "outcome": "error",
+            "errors": [{"file": "(encounter)", "record": None, "field": "(record)",
+                        "message": f"the solver could not answer this encounter ({why}); check its values, "
+                                   "or report the record to the maintainers of payerkb"}]}
