@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 PROCEDURE_CODE = re.compile(r"^(\d{4}[0-9A-Z]|[A-Z]\d{4})$")
-ICD10CM_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+ICD10CM_CODE = re.compile(r"^[A-Z][0-9A-Z][0-9A-Z](\.[0-9A-Z]{1,4})?$")  # U07.1, and QA0 (April 2026) with a letter second
 MODIFIER = re.compile(r"^[0-9A-Z]{2}$")
 
 MAX_DIAGNOSES = 12  # 837P 2300 HI: a principal and 11 other diagnosis codes

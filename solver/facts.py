@@ -9,7 +9,7 @@ from functools import lru_cache
 from clingo import Function, Infimum, Number, String, Supremum, Symbol
 
 from solver.dates import day_number
-from solver.encounter import Encounter
+from solver.encounter import MAX_POINTERS, Encounter
 from solver.policy import Policies, RuleInstance
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
@@ -103,6 +103,7 @@ def table_facts(pol: Policies) -> TableFacts:
         groups += [fact("codeset_modifier_group", g, m, i) for i, m in enumerate(mods, start=1)]
     order = list(dict.fromkeys(m for mods in t.modifier_groups.values() for m in mods))
     groups += [fact("codeset_modifier_position", m, i) for i, m in enumerate(order, start=1)]
+    groups.append(fact("claim_max_pointers", MAX_POINTERS))
     by_code: dict[str, list[Symbol]] = {}
     for r in t.mue.values():
         by_code.setdefault(r.code, []).append(fact("codeset_mue", r.code, r.value, r.mai))

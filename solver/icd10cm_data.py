@@ -13,29 +13,16 @@ import csv
 import datetime as dt
 import re
 from pathlib import Path
-import yaml
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from solver.errors import Problem, pydantic_problems
+from solver.yamltext import load_yaml  # dates as text, libyaml where present
 
 ICD10_START = dt.date(2015, 10, 1)  # ICD-10-CM replaced ICD-9-CM for dates of service from this day
 CODE = r"^[A-Z][0-9A-Z][0-9A-Z](\.[0-9A-Z]{1,4})?$"  # QA0 (April 2026) has a letter second
 STATUSES = ("billable", "header", "absent")
 _DAY = dt.timedelta(days=1)
-
-
-class _TextDates(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml where present: these load at start
-    """A safe YAML loader that leaves dates as text, so an impossible date is a validation error, not a crash."""
-
-
-_TextDates.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml(text: str):
-    return yaml.load(text, Loader=_TextDates)  # noqa: S506 - a safe loader
 
 
 class _Strict(BaseModel):

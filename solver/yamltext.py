@@ -12,7 +12,7 @@ import yaml
 from solver.errors import Problem
 
 
-class TextDatesLoader(yaml.SafeLoader):
+class TextDatesLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's C parser where present
     """A safe YAML loader that leaves dates as text, so an impossible date is a validation error, not a crash."""
 
 
