@@ -158,3 +158,22 @@ def test_also_valid_lists_only_modifiers_no_rule_disfavors_each_once(engine):
     swapped = [next(line["modifiers"] for line in alt if line["code"] == "20552") for alt in r["alternatives"]]
     assert sorted(map(tuple, swapped)) == [("XE",), ("XU",)], swapped  # not 59 (prefer X), not XP (one provider)
     assert len(r["alternatives"]) == len({str(a) for a in r["alternatives"]})
+
+
+def test_no_finding_of_any_case_cites_another_payers_lcd_or_article(engine):
+    """The ids a payer may cite are those its payer file names and those of rule sets it alone adopts (its own
+    LCD written as a rule set); rule sets shared by several payers cite national sources or what each supplies."""
+    pol = engine.policies
+    users: dict[str, set] = {}
+    for pid, payer in pol.payers.items():
+        for u in payer.uses:
+            users.setdefault(u.ruleset, set()).add(pid)
+    own = {}
+    for pid, payer in pol.payers.items():
+        urls = [c.url for u in payer.uses for c in [*u.citations, *u.cite.values()]]
+        urls += [c.url for name, rs in pol.rulesets.items() if users.get(name) == {pid} for c in rs.citations.values()]
+        own[pid] = _lcd_ids(" ".join(urls))
+    for case, enc in _all_cases():
+        for f in engine.check(enc)["findings"]:
+            cited = _lcd_ids(" ".join(c["url"] for c in f["citations"]))
+            assert cited <= own[enc.payer], (case.name, enc.payer, f["rule"], cited - own[enc.payer])
