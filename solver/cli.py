@@ -289,7 +289,7 @@ def compile_facts(
     except OSError as exc:
         _fail([Problem(str(output), "-o", f"cannot be written ({exc.strerror or exc.__class__.__name__}); "
                                         "give a file in a folder that exists and that you may write to")])
-    typer.echo(f"wrote {output}; replay with: clingo {engine.kb_dir / 'main.lp'} {output}")
+    typer.echo(f"wrote {output}; replay with: python -m clingo {engine.kb_dir / 'main.lp'} {output}")
 
 
 class Interrupted(BaseException):
