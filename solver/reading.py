@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from solver.encounter import MAX_ID, Encounter
 from solver.errors import InputError, Problem, pydantic_problems
+from solver.formats import input_formats
 
 MAX_DEPTH = 16  # lists and mappings inside one another, from the top of a file; an encounter needs 5
 TOO_DEEP = "\x00payerkb: nested too deeply"  # stands for a part of the input cut off below MAX_DEPTH
@@ -340,6 +341,10 @@ def read_bytes(data: bytes, source: str) -> Iterator[Record]:
     YAML or JSON document: an encounter or a list of them."""
     if data.startswith(BOM):
         data = data[len(BOM):]
+    for fmt in input_formats():  # a format of the field (FHIR, X12 837P): solver/formats
+        if fmt.sniff(data, source):
+            yield from fmt.records(data, source)
+            return
     lines = _lines(data)
     objects = sum(1 for ln in lines if _one_line_object(ln))
     filled = [ln for ln in lines if ln.strip()]
