@@ -28,6 +28,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 class Format(str, Enum):
     text = "text"
     json = "json"
+    fhir = "fhir"  # check only: a FHIR R4 ClaimResponse per record (solver/formats/fhir_response.py)
 
 
 class FailOn(str, Enum):
@@ -112,7 +113,7 @@ def check(
     files: List[str] = typer.Argument(..., metavar="FILE...", help="Encounter files (YAML, JSON, JSON Lines); '-' reads standard input."),
     payer: Optional[str] = typer.Option(None, "--payer", metavar="PAYER", help="Answer as if the encounters named this payer (what-if)."),
     date: Optional[str] = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Answer as if this were the date of service (what-if)."),
-    fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text (a readable report) or json."),
+    fmt: Format = typer.Option(Format.text, "--format", metavar="text|json|fhir", help="text (a readable report), json, or fhir (a ClaimResponse per record)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", metavar="error|warning", help="Exit 1 when any finding has this severity or worse (for CI)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, metavar="N", help="Processes to use for large inputs (default: every core)."),
     policies: Optional[Path] = _policies_option(),
@@ -132,10 +133,14 @@ def check(
     # JSON Lines in, JSON Lines out, whatever the number of records
     json_lines = any(rec.json_lines for rec in records) or any(f.endswith((".jsonl", ".ndjson")) for f in files)
     as_json = fmt is Format.json
-    answers = run(Job(engine, payer, when, "json" if as_json else "text", not as_json and use_color(sys.stdout)), records, jobs)
+    form = "dict" if fmt is Format.fhir else "json" if as_json else "text"
+    answers = run(Job(engine, payer, when, form, fmt is Format.text and use_color(sys.stdout)), records, jobs)
     for a in answers:
         problems.extend(a.problems)
-    if as_json:
+    if fmt is Format.fhir:
+        from solver.formats.fhir_response import render
+        sys.stdout.write(render(records, [a.result for a in answers]))
+    elif as_json:
         lines = [a.result for a in answers]
         sys.stdout.write("".join(line + "\n" for line in lines) if json_lines else "[" + ",\n".join(lines) + "]\n")
     else:
