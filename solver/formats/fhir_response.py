@@ -10,7 +10,7 @@
 - processNote[]: one per finding: "[severity] rule: message (citations)"; extensions
   urn:payerkb:finding-rule (valueString) and urn:payerkb:finding-citation (valueUri, one per citation).
 - addItem[]: the recommended claim, complete (every line, in order): productOrService (CPT), modifier,
-  quantity and its diagnoses as
+  quantity, adjudication category urn:payerkb:adjudication `recommended`, and its diagnoses as
   extension urn:payerkb:line-diagnosis (valueCoding ICD-10-CM). addItem is FHIR's place for the lines an
   adjudicator returns; here it is payerkb's recommendation, not a payer's adjudication. No addItem: no
   line is supported.
@@ -94,7 +94,8 @@ def claim_response(result: dict, claim: dict | None, today: dt.date | None = Non
         out["item"] = items
     add = []
     for line in result.get("claim") or []:
-        entry = {"productOrService": _cc(CPT, line["code"]), "quantity": {"value": line.get("units", 1)}}
+        entry = {"productOrService": _cc(CPT, line["code"]), "quantity": {"value": line.get("units", 1)},
+                 "adjudication": [{"category": _cc(ADJUDICATION, "recommended")}]}
         if line.get("modifiers"):
             entry["modifier"] = [_cc(CPT, m) for m in line["modifiers"]]
         if line.get("diagnoses"):

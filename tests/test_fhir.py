@@ -1,0 +1,179 @@
+"""FHIR R4 in (a Claim, a Bundle of Claims) and ClaimResponse out."""
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.claimresponse import ClaimResponse
+
+from solver.formats import fhir, fhir_note
+from solver.formats.fhir_response import claim_response, render
+from solver.param_types import DOCUMENTATION_ELEMENTS
+from solver.reading import read_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "fhir"
+SAMPLES = ROOT.parent / "shared" / "samples" / "fhir-r4"
+PAYERKB = [sys.executable, "-m", "solver"]
+
+
+def load(name):
+    return json.loads((DATA / name).read_text())
+
+
+def records(data: dict, source="claim.json"):
+    return list(read_bytes(json.dumps(data).encode(), source))
+
+
+def one(data: dict):
+    recs = records(data)
+    assert len(recs) == 1
+    return recs[0]
+
+
+def problems(rec):
+    return [(p.field, p.message) for p in rec.problems or []]
+
+
+def test_a_claim_with_its_note_becomes_the_encounter_with_codes_modifiers_diagnoses_and_muscles():
+    rec = one(load("claim-tpi-note.json"))
+    assert rec.problems is None
+    enc = rec.encounter
+    assert enc.id == "tpi-1" and enc.payer == "cigna" and str(enc.date_of_service) == "2024-06-10"
+    assert enc.diagnoses == ["M79.12", "M54.2"]  # in sequence order, not array order
+    line = enc.claim[0]
+    assert (line.code, line.modifiers, line.units, line.diagnoses) == ("20552", ["50"], 1, ["M79.12"])
+    assert [(i.muscle, i.side, i.substance, i.dose, i.trigger_points) for i in enc.injections] == [
+        ("right upper trapezius", "right", "lidocaine 1%", "2 mL", 3), ("rhomboid major", "right", "lidocaine 1%", "1 mL", 1)]
+    doc = enc.documentation
+    assert doc.trigger_points_on_exam and doc.focal_muscle_pain
+    assert doc.conservative_therapy.tried == ["physical_therapy"] and doc.conservative_therapy.weeks == 8
+    assert (doc.pain_scores.scale, doc.pain_scores.before, doc.pain_scores.after) == ("NRS", 7, 3)
+    assert enc.other_procedures == [] and enc.evaluation is None
+
+
+def test_every_documentation_element_has_a_code_of_the_payerkb_system():
+    assert set(fhir_note.ELEMENT_CODES) == set(DOCUMENTATION_ELEMENTS)
+    assert all(code in fhir_note.CODES for codes in fhir_note.ELEMENT_CODES.values() for code in codes)
+
+
+def test_prior_sessions_and_an_em_item_come_from_supporting_info_and_items():
+    claim = load("claim-tpi-note.json")
+    claim["supportingInfo"] += [
+        {"sequence": 20, "category": {"coding": [{"system": fhir_note.SYSTEM, "code": "prior-session"}]}, "timingDate": "2024-03-01",
+         "code": {"coding": [{"system": fhir.CPT_SYSTEMS.copy().pop(), "code": "20552"}]},
+         "extension": [{"url": fhir_note.EXT + "muscle", "valueString": "trapezius"}]},
+        {"sequence": 21, "category": {"coding": [{"system": fhir_note.SYSTEM, "code": "em-separately-identifiable"}]}, "valueBoolean": True}]
+    claim["item"].append({"sequence": 2, "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]},
+                          "modifier": [{"coding": [{"code": "25"}]}], "diagnosisSequence": [2], "servicedDate": "2024-06-10"})
+    enc = one(claim).encounter
+    assert [(str(h.date), h.code, h.muscles) for h in enc.history] == [("2024-03-01", "20552", ["trapezius"])]
+    assert enc.evaluation.code == "99213" and enc.evaluation.separately_identifiable
+    assert [(ln.code, ln.modifiers, ln.diagnoses) for ln in enc.claim] == [("20552", ["50"], ["M79.12"]), ("99213", ["25"], ["M54.2"])]
+
+
+def test_the_coverage_payor_identifier_is_mapped_through_the_deployments_payer_map(tmp_path, monkeypatch):
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("payers:\n  - payer: medicare-cgs\n    match: {payor_id: ['62308']}\n")
+    monkeypatch.setenv("PAYERKB_PAYER_MAP", str(mapping))
+    assert one(load("claim-tpi-note.json")).encounter.payer == "medicare-cgs"  # payor_id wins over the names
+
+
+def test_a_payer_that_no_map_entry_matches_says_what_was_tried_and_how_to_map_it():
+    claim = load("claim-tpi-note.json")
+    claim["contained"][0]["payor"][0]["display"] = "Acme Health"
+    rec = one(claim)
+    assert rec.encounter is None
+    (field, message), = problems(rec)
+    assert field == "insurer"
+    assert "payor_id '62308' from #cov-1 payor.0.identifier" in message and "name 'Some Insurer' from insurer.display" in message
+    assert "plan 'OAP-1'" in message and "payer-map.yaml" in message
+
+
+def test_an_icd9_or_who_icd10_diagnosis_is_a_problem_naming_the_field():
+    claim = load("claim-tpi-note.json")
+    claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["system"] = "http://hl7.org/fhir/sid/icd-9-cm"
+    claim["diagnosis"][1]["diagnosisCodeableConcept"]["coding"][0]["system"] = "http://hl7.org/fhir/sid/icd-10"
+    found = dict(problems(one(claim)))
+    assert "ICD-9-CM" in found["diagnosis.0.diagnosisCodeableConcept.coding"]
+    assert "WHO ICD-10" in found["diagnosis.1.diagnosisCodeableConcept.coding"]
+
+
+def test_a_claim_fhir_resources_rejects_is_a_record_with_the_field_not_a_traceback():
+    claim = load("claim-tpi-note.json")
+    del claim["patient"]
+    claim["item"][0]["quantity"] = {"value": "one"}
+    fields = [f for f, _ in problems(one(claim))]
+    assert "patient" in fields and any(f.startswith("item.0.quantity") for f in fields)
+
+
+def test_a_bundle_keeps_its_claims_in_order_skips_what_they_reference_and_reports_the_rest():
+    recs = records(load("bundle.json"), "bundle.json")
+    assert [(r.index, r.raw_id) for r in recs] == [(1, "tpi-2"), (3, "Coverage/cov-stray"), (4, "em-only")]
+    assert recs[0].encounter.payer == "cigna"  # from the Coverage entry of the Bundle
+    assert "no Claim of the Bundle references" in recs[1].problems[0].message
+    assert recs[1].problems[0].field == "entry.2.resource.resourceType"
+
+
+def test_a_tpi_claim_without_supporting_info_counts_its_muscles_as_unknown_and_the_engine_says_so(engine):
+    rec = one(load("claim-tpi-no-note.json"))
+    assert [i.muscle for i in rec.encounter.injections] == [None]
+    res = engine.check(rec.encounter)
+    assert res["outcome"] == "deny" and res["claim"] == []
+    assert {"cpt.tpi-no-named-muscle", "cpt.tpi-muscle-not-named"} <= {f["rule"] for f in res["findings"]}
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.json")) if SAMPLES.is_dir() else [], ids=lambda p: p.name)
+def test_every_hl7_example_is_read_and_answered_without_a_traceback(path):
+    proc = subprocess.run(PAYERKB + ["check", "--format", "fhir", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    response = ClaimResponse.model_validate_json(proc.stdout)
+    assert response.outcome == "error"
+    if not path.name.startswith("Claim-"):
+        assert f"a FHIR {path.name.split('-')[0]} is not a claim" in proc.stderr
+    else:
+        assert "is not a CPT/HCPCS code" in proc.stderr or "not ICD-10-CM" in proc.stderr
+
+
+def test_the_claim_response_has_item_adjudication_a_process_note_per_finding_and_the_recommended_claim(engine):
+    claim = load("claim-tpi-note.json")
+    claim["item"][0]["productOrService"]["coding"][0]["code"] = "20553"  # two muscles: 20552 is right
+    rec = one(claim)
+    res = engine.check(rec.encounter)
+    out = claim_response(res, rec.claim)
+    ClaimResponse.model_validate(out)
+    assert out["outcome"] == "complete" and out["request"] == {"reference": "Claim/tpi-1"}
+    assert out["extension"][0] == {"url": "urn:payerkb:outcome", "valueCode": res["outcome"]}
+    rules = [e["valueString"] for n in out["processNote"] for e in n["extension"] if e["url"] == "urn:payerkb:finding-rule"]
+    assert rules == [f["rule"] for f in res["findings"]] and "cpt.tpi-code-by-muscle-count" in rules
+    assert all(any(e["url"] == "urn:payerkb:finding-citation" for e in n["extension"]) for n in out["processNote"])
+    assert [(a["productOrService"]["coding"][0]["code"], [m["coding"][0]["code"] for m in a.get("modifier", [])]) for a in out["addItem"]] \
+        == [(ln["code"], ln["modifiers"]) for ln in res["claim"]]
+    assert out["addItem"][0]["productOrService"]["coding"][0]["code"] == "20552"
+    assert out["item"][0]["itemSequence"] == 1
+    assert out["item"][0]["adjudication"][0]["category"]["coding"][0]["code"] in ("modify", "deny")
+
+
+def test_several_records_answer_as_a_bundle_of_claim_responses_with_errors_for_the_bad_ones(engine):
+    recs = records(load("bundle.json"), "bundle.json")
+    results = [engine.check(r.encounter) if r.encounter else {"encounter": r.raw_id, "outcome": "error",
+               "errors": [{"field": p.field, "message": p.message} for p in r.problems]} for r in recs]
+    bundle = json.loads(render(recs, results))
+    Bundle.model_validate(bundle)
+    outcomes = [e["resource"]["outcome"] for e in bundle["entry"]]
+    assert outcomes == ["complete", "error", "complete"]
+    assert "not a claim" in bundle["entry"][1]["resource"]["error"][0]["code"]["text"]
+
+
+def test_check_format_fhir_on_the_command_line_answers_a_claim_response():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(PAYERKB + ["check", "--format", "fhir", str(DATA / "claim-tpi-no-note.json")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ClaimResponse.model_validate(out)
+    assert out["disposition"].startswith("payerkb deny") and "cpt.tpi-no-named-muscle" in out["disposition"]
+    assert out["item"][0]["adjudication"][0]["category"]["coding"][0]["code"] == "deny"
