@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 
 # module names under solver.formats, asked in this order
-INPUTS: list[str] = ["fhir"]
+INPUTS: list[str] = ["fhir", "x12_837p"]
 
 
 def input_formats():
