@@ -63,6 +63,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from functools import lru_cache
+from pathlib import Path
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import ValidationError
@@ -125,7 +126,7 @@ def _policies():
 
 @lru_cache(maxsize=4)
 def _payer_map(path: str) -> PayerMap:
-    return PayerMap.load(__import__("pathlib").Path(path), set(_policies().payers))
+    return PayerMap.load(Path(path), set(_policies().payers))
 
 
 def _family(rule_id: str) -> str | None:
