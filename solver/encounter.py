@@ -166,6 +166,10 @@ class Encounter(Strict):
     history: list[PriorSession] = Field(default=[], max_length=MAX_HISTORY, description=f"Earlier TPI sessions, at most {MAX_HISTORY}.")
     claim: list[ClaimLine] | None = Field(default=None, max_length=MAX_LINES,
                                           description=f"The claim about to be sent: at most {MAX_LINES} lines, as on an 837P claim.")
+    procedure_note: bool = Field(default=True, description=(
+        "false: the input is a claim without its procedure note (an X12 837P claim, a FHIR Claim with no "
+        "supportingInfo). payerkb then checks what the claim shows (codes, modifiers, units, NCCI, MUE, "
+        "diagnoses, frequency from the history) and names every check that needs the note instead of making it."))
 
     @field_validator("id", "patient", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from functools import lru_cache
 from clingo import Function, Infimum, Number, String, Supremum, Symbol
 
 from solver.dates import day_number
-from solver.encounter import MAX_POINTERS, Encounter
+from solver.encounter import MAX_POINTERS, Encounter, Evaluation, OtherProcedure
 from solver.policy import Policies, RuleInstance
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
@@ -70,6 +70,7 @@ def rule_facts(pol: Policies, inst: RuleInstance) -> list[Symbol]:
     """One rule instance as facts: its family, name, category, severity and parameters."""
     k = rule_key(inst)
     out = [Function("rule", [k, Function(inst.rule.family)]),
+           *([Function("rule_needs_note", [k])] if pol.families[inst.rule.family].get("needs_note") else []),
            Function("rule_name", [k, String(inst.payer), String(inst.rule.id), String(inst.version)]),
            Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
     if inst.start is not None:
@@ -163,11 +164,16 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
         add(Function(name, [E, *map(_sym, args)]))
 
     dos = enc.date_of_service
+    if not enc.procedure_note and enc.claim:
+        enc = _services_from_claim(pol, enc)
+        f("note_absent")
     f("encounter")
     f("payer", enc.payer)
     f("dos", day_number(dos))
     f("encounter_rules", pol.in_force_set(enc.payer, dos))
     slots = _injection_facts(f, pol, enc, ef)
+    if not enc.procedure_note and not enc.injections:
+        slots |= _claimed_injection_slots(f, pol, enc)
     procs = _service_facts(f, enc)
     _diagnosis_facts(f, pol, enc)
     _documentation_facts(f, enc)
@@ -175,6 +181,38 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
     return ef
+
+
+def _services_from_claim(pol: Policies, enc: Encounter) -> Encounter:
+    """A claim without its note: the services are the ones the claim bills. An E/M line's 25 and another
+    line's distinct-procedure modifier are taken as claimed; the rules that need the note are not applied
+    (rule_needs_note/1) and a finding names them."""
+    groups = pol.tables.code_groups
+    distinct = set(pol.tables.modifier_groups.get("distinct", []))
+    injected = set(groups.get("tpi", [])) | set(groups.get("dry_needling", []))
+    evaluation, others = enc.evaluation, list(enc.other_procedures)
+    billed = {p.code for p in others}
+    for line in enc.claim or []:
+        if line.code in injected:
+            continue
+        if line.code in groups.get("evaluation", []) and evaluation is None:
+            evaluation = Evaluation(code=line.code, separately_identifiable="25" in line.modifiers)
+        elif line.code not in billed and (evaluation is None or line.code != evaluation.code):
+            others.append(OtherProcedure(code=line.code, units=line.units, distinct=bool(distinct & set(line.modifiers))))
+            billed.add(line.code)
+    return enc.model_copy(update={"evaluation": evaluation, "other_procedures": others})
+
+
+def _claimed_injection_slots(f, pol: Policies, enc: Encounter) -> set[str]:
+    """The injection services a claim without its note bills: a slot for each, coded as claimed."""
+    slots: set[str] = set()
+    for line in enc.claim or []:
+        for s in ("tpi", "dry_needling"):
+            if line.code in pol.tables.code_groups.get(SLOT_GROUPS[s], []) and s not in slots:
+                slots.add(s)
+                f("slot", Function(s))
+                f("slot_code", Function(s), line.code)
+    return slots
 
 
 def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> set[str]:

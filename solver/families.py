@@ -101,8 +101,10 @@ def load_families(kb_dir: Path, read_yaml, problems: list[Problem]) -> Families:
         if not isinstance(spec, dict):
             problems.append(Problem(where, at, "a family is a mapping with file, params, details and evidence"))
             continue
-        for key in sorted(set(spec) - {"file", "params", "details", "evidence"}):
-            problems.append(Problem(where, f"{at}.{key}", "unknown key; a family has file, params, details and evidence"))
+        for key in sorted(set(spec) - {"file", "params", "details", "evidence", "needs_note"}):
+            problems.append(Problem(where, f"{at}.{key}", "unknown key; a family has file, params, details, evidence and needs_note"))
+        if not isinstance(spec.get("needs_note", False), bool):
+            problems.append(Problem(where, f"{at}.needs_note", "true or false"))
         file = spec.get("file", "")
         if not (kb_dir / "families" / file).is_file():
             problems.append(Problem(where, f"{at}.file", f"no such file under kb/families/: {file!r}"))
@@ -112,5 +114,5 @@ def load_families(kb_dir: Path, read_yaml, problems: list[Problem]) -> Families:
             if term not in fams.terms:
                 problems.append(Problem(where, f"{at}.evidence", f"{term} has no reading under evidence_terms"))
         fams.specs[name] = {"file": file, "params": spec.get("params") or {}, "details": list(spec.get("details") or ()),
-                            "evidence": list(spec.get("evidence") or ())}
+                            "evidence": list(spec.get("evidence") or ()), "needs_note": spec.get("needs_note") is True}
     return fams

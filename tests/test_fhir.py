@@ -119,12 +119,13 @@ def test_a_bundle_keeps_its_claims_in_order_skips_what_they_reference_and_report
     assert recs[1].problems[0].field == "entry.2.resource.resourceType"
 
 
-def test_a_tpi_claim_without_supporting_info_counts_its_muscles_as_unknown_and_the_engine_says_so(engine):
+def test_a_tpi_claim_without_supporting_info_is_checked_as_a_claim_and_names_what_needs_the_note(engine):
     rec = one(load("claim-tpi-no-note.json"))
-    assert [i.muscle for i in rec.encounter.injections] == [None]
+    assert rec.encounter.procedure_note is False and rec.encounter.injections == []
     res = engine.check(rec.encounter)
-    assert res["outcome"] == "deny" and res["claim"] == []
-    assert {"cpt.tpi-no-named-muscle", "cpt.tpi-muscle-not-named"} <= {f["rule"] for f in res["findings"]}
+    assert [line["code"] for line in res["claim"]] == ["20552"]  # the claimed TPI is kept, not stripped
+    note = next(f for f in res["findings"] if f["rule"] == "claim.note-needed")
+    assert "cpt.tpi-code-by-muscle-count" in note["evidence"][0] and "cpt.tpi-no-named-muscle" not in {f["rule"] for f in res["findings"]}
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.json")) if SAMPLES.is_dir() else [], ids=lambda p: p.name)
@@ -175,5 +176,6 @@ def test_check_format_fhir_on_the_command_line_answers_a_claim_response():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     ClaimResponse.model_validate(out)
-    assert out["disposition"].startswith("payerkb deny") and "cpt.tpi-no-named-muscle" in out["disposition"]
-    assert out["item"][0]["adjudication"][0]["category"]["coding"][0]["code"] == "deny"
+    assert out["disposition"].startswith("payerkb allow")
+    assert out["item"][0]["adjudication"][0]["category"]["coding"][0]["code"] == "allow"
+    assert any("claim.note-needed" in n["text"] for n in out["processNote"])

@@ -118,3 +118,14 @@ def test_every_implementation_guide_sample_gives_one_result_per_claim_without_a_
     assert len(out) == claims
     for o in out:  # the samples are ICD-9 claims of 2004-2006: answered as such
         assert o["outcome"] == "error" and any("ICD-9-CM" in e["message"] for e in o["errors"]), o
+
+
+def test_an_837p_tpi_claim_is_checked_as_a_claim_and_names_the_checks_that_need_the_note():
+    from solver.engine import Engine
+    from solver.reading import read_file
+    rec = next(iter(read_file(str(Path(__file__).parent / "data" / "x12" / "tpi-cgs.x12")))).resolve()
+    assert rec.encounter.procedure_note is False
+    r = Engine().check(rec.encounter)
+    assert [line["code"] for line in r["claim"]] == ["20552", "99213"]  # neither line is stripped as undocumented
+    rules = {f["rule"] for f in r["findings"]}
+    assert "claim.line-documented" not in rules and "claim.note-needed" in rules

@@ -13,8 +13,8 @@ rejects is a record with the problems naming the field. Then:
   Coverage (payor identifier and display, class plan and group) through the deployment's payer map; no
   match is a problem listing what was tried.
 - the note: supportingInfo coded with urn:payerkb:tpi-documentation (solver/formats/fhir_note.py). A Claim
-  with none carries no note: each TPI line stands for injections the claim does not name, and the
-  engine's own findings say what that costs.
+  with none carries no note: the encounter says so (procedure_note: false), the claim's lines stand for the
+  services, and the answer names every check that needs the note (claim.note-needed).
 
 A Bundle entry that is not a Claim is skipped when a Claim of the Bundle references it (Coverage, Patient,
 Organization), else it is a record of its own saying it is not a claim; any other resource (a Coverage or
@@ -311,7 +311,7 @@ def _encounter(c: _Claim) -> dict:
     payer = _payer(c)
     note = read_note(c.res.get("supportingInfo") or [], "supportingInfo", c.problem)
     has_note = any(note_code(i) for i in c.res.get("supportingInfo") or [])
-    lines, evaluation, others, unnamed = [], None, [], []
+    lines, evaluation, others = [], None, []
     for i, item in enumerate(c.res.get("item") or []):
         at = f"item.{i}"
         code = _procedure(c, item, at)
@@ -328,7 +328,7 @@ def _encounter(c: _Claim) -> dict:
             continue
         lines.append({"code": code, "modifiers": modifiers, "units": units, "diagnoses": pointers})
         if code in groups.get("tpi", []) or code in groups.get("dry_needling", []):
-            unnamed.append({})  # a muscle the claim does not name
+            pass  # the injections are the note's (supportingInfo); without it the claim's lines stand for them
         elif code in groups.get("evaluation", []) and evaluation is None:
             evaluation = {"code": code, "separately_identifiable": bool(note.get("em_separately_identifiable"))}
         else:
@@ -336,7 +336,7 @@ def _encounter(c: _Claim) -> dict:
     if not c.res.get("item"):
         c.problem("item", "the Claim has no items; give the services billed (CPT 20552/20553 for trigger point injections)")
     enc = {"id": c.enc_id, "payer": payer, "date_of_service": day, "diagnoses": list(diagnoses.values()), "claim": lines,
-           "injections": note.get("injections") or ([] if has_note else unnamed), "other_procedures": others,
+           "injections": note.get("injections") or [], "other_procedures": others, "procedure_note": has_note,
            "documentation": note.get("documentation", {}), "history": note.get("history", [])}
     if evaluation:
         enc["evaluation"] = evaluation

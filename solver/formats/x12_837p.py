@@ -265,7 +265,8 @@ class _Claim:
         payer = self.payer(subscriber)
         if self.problems:
             return None
-        return {"id": self.stub.clm01, "payer": payer, "date_of_service": day.isoformat(), "diagnoses": codes, "claim": lines}
+        return {"id": self.stub.clm01, "payer": payer, "date_of_service": day.isoformat(), "diagnoses": codes, "claim": lines,
+                "procedure_note": False}  # a claim carries no procedure note: the checks that need it are named
 
     def payer(self, subscriber) -> str | None:
         nm1 = subscriber.loop_2010bb.nm1_segment
