@@ -48,7 +48,7 @@ def _param_facts(k: Symbol, family_spec: dict, params: dict) -> list[Symbol]:
                     out.append(Function("rule_map", [k, pname, String(key), _scalar(typ, v)]))
         elif typ.startswith("list[") or typ == "diagnoses":
             for i, v in enumerate(value, start=1):
-                out.append(Function("rule_item", [k, pname, Number(i), _scalar(typ, v)]))
+                out.append(Function("rule_item", [k, pname, Number(i), _scalar(typ[5:-1] if typ.startswith("list[") else typ, v)]))
         else:
             out.append(Function("rule_param", [k, pname, _scalar(typ, value)]))
     return out
