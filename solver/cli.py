@@ -298,8 +298,8 @@ class Interrupted(BaseException):
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on."),
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="The port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST", help="The address to listen on."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, metavar="PORT", help="The port to listen on."),
     workers: int = typer.Option(2, "--workers", min=1, max=64, metavar="N", help="Solver worker processes."),
     log_inputs: bool = typer.Option(False, "--log-inputs", help="Put each encounter in the decision log (patient data: off by default)."),
     payer_map: Optional[Path] = typer.Option(None, "--payer-map", metavar="FILE", help="Which payer a FHIR or X12 claim is for (default: $PAYERKB_PAYER_MAP, or policies/payer-map.yaml)."),
