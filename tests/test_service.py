@@ -280,3 +280,38 @@ def test_shutdown_finishes_the_request_in_flight_and_log_inputs_logs_the_encount
     assert [r["outcome"] for r in resp.json()[:3]] == ["modify", "allow", "deny"]
     lines = srv.decisions()
     assert len(lines) == 300 and lines[0]["encounter"] == "s0" and lines[0]["input"]["patient"] == "P-0042"
+
+
+# --- the checker routers depend on -------------------------------------------------------------------
+def test_a_router_gets_the_checker_through_get_checker_and_each_result_carries_its_decision(tmp_path):
+    import uvicorn
+    from fastapi import APIRouter, Depends
+
+    from solver.service.app import create_app
+    from solver.service.deps import get_checker
+    from solver.service.state import Settings
+
+    extra = APIRouter()
+
+    @extra.post("/test/check")
+    async def via_checker(body: list[dict], check=Depends(get_checker)):
+        return await check([Encounter.model_validate(e) for e in body])
+
+    app = create_app(Settings(workers=1, decision_log=str(tmp_path / "log.jsonl")))
+    app.include_router(extra)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 60
+        while not srv.started and time.time() < deadline:
+            time.sleep(0.1)
+        results = httpx.post(f"http://127.0.0.1:{port}/test/check", json=EXAMPLES, timeout=60).json()
+        assert [r["outcome"] for r in results] == ["modify", "allow", "deny"]
+        assert results[0]["claim"][0]["code"] == "20553"
+        logged = [json.loads(line)["decision_id"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+        assert logged == [r["decision"]["id"] for r in results] and all(r["decision"]["time"] for r in results)
+    finally:
+        srv.should_exit = True
+        thread.join(60)
