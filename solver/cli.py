@@ -301,6 +301,48 @@ class Interrupted(BaseException):
     """Ctrl-C: raised in the parent only (workers ignore SIGINT), past typer's own handling."""
 
 
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST", help="The address to listen on."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, metavar="PORT", help="The port to listen on."),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, metavar="N", help="Solver worker processes."),
+    log_inputs: bool = typer.Option(False, "--log-inputs", help="Put each encounter in the decision log (patient data: off by default)."),
+    payer_map: Optional[Path] = typer.Option(None, "--payer-map", metavar="FILE", help="Which payer a FHIR or X12 claim is for (default: $PAYERKB_PAYER_MAP, or policies/payer-map.yaml)."),
+    decision_log: Optional[str] = typer.Option(None, "--decision-log", metavar="FILE", help="Where the decision log goes (default: standard error)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.001, metavar="SECONDS", help="Longest a request may take in the solver (then a 504)."),
+    max_body: int = typer.Option(5_000_000, "--max-body", min=1, metavar="BYTES", help="Largest body read (then a 413)."),
+    max_records: int = typer.Option(1000, "--max-records", min=1, metavar="N", help="Most encounters a request (then a 422)."),
+    policies: Optional[Path] = _policies_option(),
+):
+    """Serve the checks over HTTP (FastAPI on uvicorn): POST /v1/check, /v1/payers, /docs, ..."""
+    import os
+
+    import uvicorn
+
+    from solver.errors import PolicyError
+    from solver.formats.payer_map import PayerMap
+    from solver.service.app import create_app
+    from solver.service.state import Settings
+
+    _set_policies(policies)
+    engine = _engine()  # a bad policies folder or payer map stops here, with its problems
+    if payer_map is not None:
+        if not payer_map.is_file():
+            _fail([Problem(str(payer_map), "(file)", "no such payer map; give a YAML file of payers and their identifiers")])
+        try:
+            PayerMap.load(payer_map, set(engine.policies.payers))
+        except PolicyError as exc:
+            _fail(exc.problems)
+        os.environ["PAYERKB_PAYER_MAP"] = str(payer_map.resolve())  # the workers' input formats read it too
+    root = _POLICIES["dir"]
+    if root is not None:
+        os.environ["PAYERKB_POLICIES"] = str(root.resolve())
+    settings = Settings(workers=workers, timeout=timeout, max_body=max_body, max_records=max_records,
+                        decision_log=decision_log, log_inputs=log_inputs, policies_dir=engine.policies_dir,
+                        payer_map=payer_map)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=timeout + 5)
+
+
 def _interrupt(_signum, _frame):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while the pool stops is ignored
     raise Interrupted()

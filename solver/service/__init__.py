@@ -1,1 +1,1 @@
-"""The HTTP service: FastAPI routers over the engine."""
+"""The HTTP service (`payerkb serve`): FastAPI on uvicorn, the solver in worker processes, a decision log."""

@@ -1,0 +1,113 @@
+"""The solver in worker processes: a ProcessPoolExecutor whose initializer builds the Engine once per worker.
+
+A request's records are answered in chunks (batch.CHUNK) across the workers, each chunk by batch._answer,
+the command line's own code, so results are the same objects; encounters are numbered within each chunk.
+A worker that dies breaks the pool: the requests it held get a 503 and a new pool takes over. A request
+that runs past the timeout gets a 504; the pool it ran on is retired (its workers are ended once the
+timeout has passed again) so a stuck solve never holds a worker for ever. Shutdown waits for what is in
+flight."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from solver import batch
+from solver.batch import Answer, Job
+from solver.reading import Record
+from solver.service.decision_log import input_hash
+from solver.service.problems import ProblemError
+
+_ENGINE = None
+
+
+def init_worker(policies_dir: str) -> None:
+    """Build the knowledge base once in this worker; Ctrl-C and SIGTERM go to the server, which stops us."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    global _ENGINE
+    from solver.engine import Engine
+    _ENGINE = Engine(policies_dir=Path(policies_dir))
+
+
+def ping() -> int:
+    """A worker is ready once its engine is built (the initializer ran)."""
+    return os.getpid()
+
+
+def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
+                 with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
+    """Each record's Answer (batch._answer), the hash of its input, and the input when it is to be logged."""
+    hashes = []
+    for rec in records:
+        problems = batch._resolve(rec)
+        enc = None if problems else rec.encounter
+        hashes.append((input_hash(enc), enc.model_dump(mode="json") if with_inputs and enc is not None else None))
+    answers = batch._answer(Job(_ENGINE, payer, date, "dict"), records)
+    return [(a, h, i) for a, (h, i) in zip(answers, hashes)]
+
+
+class WorkerPool:
+    def __init__(self, workers: int, policies_dir: Path, timeout: float):
+        self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._pool = self._new()
+        self.ready = False
+        self.rebuilt = 0
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=init_worker,
+                                   initargs=(self.policies_dir,))
+
+    async def warm(self) -> None:
+        """Start every worker and build its engine before the service says it is ready."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, ping) for _ in range(self.workers)))
+        self.ready = True
+
+    def pids(self) -> list[int]:
+        return sorted((getattr(self._pool, "_processes", None) or {}).keys())
+
+    def _replace(self, old: ProcessPoolExecutor, retire_after: float | None = None) -> None:
+        if self._pool is not old:
+            return  # another request replaced it already
+        self._pool = self._new()
+        self.rebuilt += 1
+        old.shutdown(wait=False, cancel_futures=False)
+        if retire_after is not None:  # workers still busy past another timeout are stuck: end them
+            procs = list((getattr(old, "_processes", None) or {}).values())
+            timer = threading.Timer(retire_after, lambda: [p.kill() for p in procs if p.is_alive()])
+            timer.daemon = True
+            timer.start()
+
+    async def run(self, records: list[Record], payer, date, with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
+        chunks = [records[k:k + batch.CHUNK] for k in range(0, len(records), batch.CHUNK)]
+        pool = self._pool
+        try:
+            futures = [pool.submit(answer_chunk, c, payer, date, with_inputs) for c in chunks]
+        except (BrokenProcessPool, RuntimeError):  # broken before this request: it runs on a new pool
+            self._replace(pool)
+            pool = self._pool
+            futures = [pool.submit(answer_chunk, c, payer, date, with_inputs) for c in chunks]
+        waiting = [asyncio.wrap_future(f) for f in futures]
+        try:
+            done = await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+        except asyncio.TimeoutError:
+            self._replace(pool, retire_after=self.timeout)
+            raise ProblemError(504, "timeout", f"the check ran longer than {self.timeout:g} s and was stopped; "
+                               "send fewer encounters a request, or try again") from None
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise ProblemError(503, "worker-lost", "a solver worker stopped while answering this request; "
+                               "the service has started a new one: send the request again",
+                               headers={"Retry-After": "1"}) from None
+        return [item for chunk in done for item in chunk]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,6 @@
+"""Routers the app includes besides its own: (module, attribute) pairs, imported when the app is built.
+
+A router gets the checker through the FastAPI dependency solver.service.deps.get_checker."""
+from __future__ import annotations
+
+ROUTERS: list[tuple[str, str]] = [("solver.service.cds_hooks", "router")]  # CDS Hooks (Da Vinci CRD)
