@@ -315,3 +315,32 @@ def test_a_router_gets_the_checker_through_get_checker_and_each_result_carries_i
     finally:
         srv.should_exit = True
         thread.join(60)
+
+
+# --- every door of the field, through the running service -----------------------------------------------
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_a_fhir_claim_posted_as_fhir_json_is_answered_as_the_command_line_answers_it(server):
+    body = (DATA / "fhir" / "claim-tpi-note.json").read_bytes()
+    resp = server.client.post("/v1/check", content=body, headers={"content-type": "application/fhir+json"})
+    assert resp.status_code == 200, resp.text
+    results = resp.json() if isinstance(resp.json(), list) else [resp.json()]
+    assert results[0]["outcome"] != "error" and [line["code"] for line in results[0]["claim"]][:1] in (["20552"], ["20553"])
+
+
+def test_an_837p_interchange_is_answered_claim_by_claim_and_a_claim_without_a_note_says_so(server):
+    body = (DATA / "x12" / "tpi-cgs.x12").read_bytes()
+    resp = server.client.post("/v1/check", content=body, headers={"content-type": "application/edi-x12"})
+    assert resp.status_code == 200, resp.text
+    results = resp.json()
+    assert [r["encounter"] for r in results] == ["TPI-1", "TPI-2"]
+    assert "claim.note-needed" in {f["rule"] for f in results[0]["findings"]}
+    assert results[1]["outcome"] == "error" and results[1]["errors"][0]["field"] == "payer"
+
+
+def test_cds_hooks_discovery_is_served_beside_the_check_route(server):
+    resp = server.client.get("/cds-services")
+    assert resp.status_code == 200
+    hooks = {s["hook"] for s in resp.json()["services"]}
+    assert {"order-sign", "appointment-book"} <= hooks
