@@ -59,11 +59,10 @@ class Server:
         self.client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        try:
-            return self.proc.stderr.read().decode()
-        finally:
-            self.proc.stderr.close()
+        # communicate, not read: a worker that outlived the service would hold standard error open for ever;
+        # then this fails after a minute instead of hanging the suite
+        _out, err = self.proc.communicate(timeout=60)
+        return err.decode()
 
 
 @pytest.fixture(scope="module")
