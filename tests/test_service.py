@@ -32,15 +32,17 @@ class Server:
     def __init__(self, tmp: Path, *args: str):
         self.port = _free_port()
         self.log = tmp / f"decisions-{self.port}.jsonl"
+        self.err_path = tmp / f"stderr-{self.port}.txt"  # a file, not a pipe: no child process can hold it open
+        self._err = self.err_path.open("wb")
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen([sys.executable, "-m", "solver", "serve", "--port", str(self.port),
                                       "--decision-log", str(self.log), *args],
-                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self._err)
         deadline = time.time() + 90
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server stopped: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"the server stopped: {self.err_path.read_text(errors='replace')}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
                     break
@@ -59,10 +61,9 @@ class Server:
         self.client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        # communicate, not read: a worker that outlived the service would hold standard error open for ever;
-        # then this fails after a minute instead of hanging the suite
-        _out, err = self.proc.communicate(timeout=60)
-        return err.decode()
+        self.proc.wait(timeout=60)
+        self._err.close()
+        return self.err_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
