@@ -60,7 +60,7 @@ class WorkerPool:
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
-        self._retired: list = []  # workers of pools retired after a timeout: stuck, ended at the latest on shutdown
+        self._retired: list = []  # workers of retired pools (a timeout, a lost worker): ended at the latest on shutdown
 
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=init_worker,
@@ -80,10 +80,10 @@ class WorkerPool:
             return  # another request replaced it already
         self._pool = self._new()
         self.rebuilt += 1
+        procs = list((getattr(old, "_processes", None) or {}).values())
+        self._retired = [p for p in self._retired if p.is_alive()] + procs  # ended on shutdown if still alive
         old.shutdown(wait=False, cancel_futures=False)
         if retire_after is not None:  # workers still busy past another timeout are stuck: end them
-            procs = list((getattr(old, "_processes", None) or {}).values())
-            self._retired = [p for p in self._retired if p.is_alive()] + procs
             timer = threading.Timer(retire_after, lambda: [p.kill() for p in procs if p.is_alive()])
             timer.daemon = True
             timer.start()
@@ -112,8 +112,8 @@ class WorkerPool:
         return [item for chunk in done for item in chunk]
 
     def shutdown(self) -> None:
-        """Finish what is in flight on the current pool; end the stuck workers of retired pools (they would
-        outlive the service, holding its standard streams open)."""
+        """Finish what is in flight on the current pool; end the workers of retired pools still running (they
+        would outlive the service, holding its standard streams open)."""
         self._pool.shutdown(wait=True)
         for p in self._retired:
             if p.is_alive():
