@@ -51,6 +51,14 @@ class Service:
             out.append(result)
         return out
 
+    async def explore(self, func, *args):
+        """deps.get_explorer: func(engine, *args) run in a worker (what-if, compare, explain)."""
+        self.inflight += 1
+        try:
+            return await self.pool.call(func, *args)
+        finally:
+            self.inflight -= 1
+
     async def check_encounters(self, encounters: list[Encounter]) -> list[dict]:
         """deps.get_checker: the result of each encounter, in order, with "decision": {"id", "time"}."""
         records = [Record("(request)", n, enc.id, encounter=enc) for n, enc in enumerate(encounters, start=1)]
