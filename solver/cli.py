@@ -386,3 +386,8 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+from solver.cli_whatif import whatif as _whatif  # noqa: E402 - the exploration commands live in their own modules
+
+app.command("whatif")(_whatif)

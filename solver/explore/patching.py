@@ -106,21 +106,21 @@ def document(enc: Encounter) -> dict:
     return enc.model_dump(mode="json")
 
 
-def _plain(value):
+def plain_json(value):
     """YAML's dates as ISO text, recursively, so a document stays JSON."""
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     return value
 
 
 def read_value(text: str):
     """A --set value, read like a YAML scalar: true, 3, 2024-06-10, [M54.2], null; anything else is the text."""
     try:
-        return _plain(yaml.safe_load(text)) if text.strip() else text
+        return plain_json(yaml.safe_load(text)) if text.strip() else text
     except yaml.YAMLError:
         return text
 
