@@ -1,0 +1,179 @@
+"""Compare: one encounter answered for several payers (and dates of service) in one batch. Each row has the
+outcome, the claim and the rules that decided (the rules of error and review findings, with citations); across
+the rows, the claim valid for all of them when one exists, and the rules where they part; over a date range,
+the dates on which the answer changes and why (solver/explore/change_dates.py).
+
+The common claim is found with the solver: each row's returned claim and its alternatives are checked as the
+submitted claim in every row, all in one more batch; a claim is valid in a row when that row's check returns it
+unchanged and flags none of its lines (no error or review finding on a line)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from solver.encounter import ClaimLine, Encounter
+from solver.errors import InputError, Problem
+from solver.explore.change_dates import candidate_dates, signature
+from solver.explore.whatif import difference
+
+COMMON_CLAIM_METHOD = ("each row's returned claim and its alternatives checked as the submitted claim in every row, "
+                       "in one batch: valid where the claim comes back unchanged with no error or review finding on a line")
+
+
+def deciding_rules(result: dict) -> list[dict]:
+    """The rules of the error and review findings, once each, with their citations."""
+    out: dict[str, dict] = {}
+    for f in result.get("findings", []):
+        if f["severity"] == "error" or f.get("review"):
+            entry = out.setdefault(f["rule"], {"rule": f["rule"], "severity": f["severity"], "citations": f.get("citations", []),
+                                               "lines": []})
+            if f.get("line") and f["line"] not in entry["lines"]:
+                entry["lines"].append(f["line"])
+            if f.get("review"):
+                entry["review"] = True
+            if f.get("corrected") is False or f.get("line") is None:
+                entry["corrected"] = False
+            elif "corrected" not in entry:
+                entry["corrected"] = bool(f.get("corrected"))
+    return list(out.values())
+
+
+def _row(result: dict) -> dict:
+    return {"payer": result["payer"], "date_of_service": result["date_of_service"], "outcome": result["outcome"],
+            "claim": result["claim"], "deciding_rules": deciding_rules(result),
+            "policy_versions": result.get("policy", {}).get("versions", []),
+            "rules_in_force": result.get("policy", {}).get("rules", [])}
+
+
+def _as(enc: Encounter, payer: str, day: dt.date, claim=None) -> Encounter:
+    changes = {"payer": payer, "date_of_service": day}
+    if claim is not None:
+        changes["claim"] = [ClaimLine.model_validate(x) for x in claim]
+    return enc.model_copy(update=changes)
+
+
+def _answers(engine, encounters: list[Encounter]) -> list[dict]:
+    results = engine.check_many(encounters)
+    for enc, r in zip(encounters, results):
+        if r.get("outcome") == "error":
+            raise InputError([Problem("(encounter)", e["field"], f"{e['message']} (payer {enc.payer}, {enc.date_of_service})")
+                              for e in r["errors"]])
+    return results
+
+
+def _flags(result: dict, claim: list[dict]) -> list[str]:
+    """Why a claim is not valid in this row: the rules of error / review findings on its lines, or the change made."""
+    rules = sorted({f["rule"] for f in result["findings"] if f.get("line") and (f["severity"] == "error" or f.get("review"))})
+    if not rules and result["claim"] != claim:
+        rules = ["(the check returns another claim)"]
+    return rules
+
+
+def common_claim(engine, enc: Encounter, results: list[dict]) -> dict:
+    """{"claim": lines | None, "candidates": [{"claim", "valid_in", "flagged": [{"payer", "date_of_service", "rules"}]}]}"""
+    candidates: list[list[dict]] = []
+    for r in results:
+        for claim in [r["claim"], *r.get("alternatives", [])]:
+            if claim and claim not in candidates:
+                candidates.append(claim)
+    if not candidates:
+        return {"claim": None, "method": COMMON_CLAIM_METHOD, "candidates": []}
+    rows = [(r["payer"], dt.date.fromisoformat(r["date_of_service"])) for r in results]
+    checked = _answers(engine, [_as(enc, p, d, c) for c in candidates for p, d in rows])
+    out, found = [], None
+    for n, claim in enumerate(candidates):
+        mine = checked[n * len(rows):(n + 1) * len(rows)]
+        flagged = [{"payer": r["payer"], "date_of_service": r["date_of_service"], "rules": why}
+                   for r in mine if (why := _flags(r, claim))]
+        valid = [r["payer"] for r in mine if not _flags(r, claim)]
+        out.append({"claim": claim, "valid_for": valid, "flagged": flagged})
+        if not flagged and found is None:
+            found = claim
+    return {"claim": found, "method": COMMON_CLAIM_METHOD, "candidates": out}
+
+
+def parting_rules(rows: list[dict]) -> list[dict]:
+    """The deciding rules that decide in some rows and not in others: where they decide, where they are in force
+    without deciding, and where they are not in force."""
+    rules: dict[str, dict] = {}
+    for row in rows:
+        for d in row["deciding_rules"]:
+            rules.setdefault(d["rule"], {"rule": d["rule"], "severity": d["severity"], "citations": d["citations"]})
+    out = []
+    for rid, entry in rules.items():
+        deciding = [r for r in rows if any(d["rule"] == rid for d in r["deciding_rules"])]
+        if len(deciding) == len(rows):
+            continue
+        quiet = [r for r in rows if r not in deciding and rid in r["rules_in_force"]]
+        absent = [r for r in rows if r not in deciding and rid not in r["rules_in_force"]]
+        label = _label_rows(rows)
+        out.append({**entry, "payers": _uniq(label(r) for r in deciding), "in_force_not_deciding": _uniq(label(r) for r in quiet),
+                    "not_in_force": _uniq(label(r) for r in absent)})
+    return sorted(out, key=lambda e: e["rule"])
+
+
+def _label_rows(rows: list[dict]):
+    many_dates = len({r["date_of_service"] for r in rows}) > 1
+    return (lambda r: f"{r['payer']} {r['date_of_service']}") if many_dates else (lambda r: r["payer"])
+
+
+def _uniq(items) -> list:
+    return list(dict.fromkeys(items))
+
+
+def _sweep(engine, enc: Encounter, payers: list[str], start: dt.date, end: dt.date) -> tuple[list[dict], list[dict], dict]:
+    """Rows (each payer on the first day and on each day its answer changes) and the change dates, with reasons."""
+    pol = engine.policies
+    plan = [(p, [start, *candidate_dates(pol, enc, p, start, end)], candidate_dates(pol, enc, p, start, end)) for p in payers]
+    jobs = [(p, d) for p, days, _r in plan for d in days]
+    results = _answers(engine, [_as(enc, p, d) for p, d in jobs])
+    by = {job: r for job, r in zip(jobs, results)}
+    rows, changes = [], []
+    for p, days, reasons in plan:
+        prev = by[(p, days[0])]
+        rows.append(prev)
+        for d in days[1:]:
+            cur = by[(p, d)]
+            if signature(cur) != signature(prev):
+                diff = difference(prev, cur)
+                changes.append({"date": d.isoformat(), "payer": p, "reasons": reasons[d], "outcome": cur["outcome"],
+                                "from": {"outcome": prev["outcome"], "claim": prev["claim"]},
+                                "to": {"outcome": cur["outcome"], "claim": cur["claim"]},
+                                "findings_added": diff["findings_added"], "findings_removed": diff["findings_removed"]})
+                rows.append(cur)
+            prev = cur
+    searched = {"from": start.isoformat(), "to": end.isoformat(), "days": (end - start).days + 1,
+                "dates_answered": len(jobs), "candidates": {p: len(r) for p, _d, r in plan}}
+    return rows, changes, searched
+
+
+def compare(engine, enc: Encounter, payers: list[str] | None = None, dates: list[dt.date] | None = None,
+            start: dt.date | None = None, end: dt.date | None = None) -> dict:
+    """The explore.md compare shape: {"encounter", "rows", "common_claim", "parting_rules", "change_dates"}, and
+    "common_claim_search", "searched" (a date range). payers None: every payer, or the encounter's own over a range."""
+    pol = engine.policies
+    if payers is None:
+        payers = [enc.payer] if start is not None else sorted(pol.payers)
+    unknown = [p for p in payers if p not in pol.payers]
+    if unknown:
+        raise InputError([Problem("(request)", "payers", f"unknown payer {p!r}; the payers are {sorted(pol.payers)}") for p in unknown])
+    searched = None
+    if start is not None or end is not None:
+        if start is None or end is None or end < start:
+            raise InputError([Problem("(request)", "from" if start is None else "to",
+                                      "a date range needs both --from and --to, with --to on or after --from")])
+        results, changes, searched = _sweep(engine, enc, payers, start, end)
+    else:
+        days = dates or [enc.date_of_service]
+        results, changes = _answers(engine, [_as(enc, p, d) for p in payers for d in days]), []
+    rows = [_row(r) for r in results]
+    common = common_claim(engine, enc, results)
+    out = {"encounter": enc.id, "rows": rows, "common_claim": common["claim"], "parting_rules": parting_rules(rows),
+           "change_dates": changes, "common_claim_search": {k: common[k] for k in ("method", "candidates")}}
+    if searched:
+        out["searched"] = searched
+    return out
+
+
+def as_json(answer: dict) -> str:
+    return json.dumps(answer, indent=2)
