@@ -9,6 +9,7 @@ read a number, a date or yes/no, the text is taken as written."""
 from __future__ import annotations
 
 import copy
+import json
 import datetime as dt
 import re
 import types
@@ -172,10 +173,10 @@ def apply_patch(doc: dict, patch, where: str) -> dict:
         try:
             return jsonpatch.apply_patch(doc, patch, in_place=False)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as exc:
-            bad = next((i for i, op in enumerate(patch) if not _applies(doc, patch[:i + 1])), None)
-            at = f"operation {bad} ({patch[bad].get('op')} {pointer_text(str(patch[bad].get('path', '')))})" if bad is not None else "the patch"
-            raise InputError([Problem(where, at, f"cannot be applied: {exc}; check the operation's path and value "
-                                                 "against the encounter (RFC 6902 JSON Patch)")]) from None
+            bad = next((i for i, op in enumerate(patch) if not _applies(doc, patch[:i + 1])), 0)
+            at = pointer_text(str(patch[bad].get("path", "")))
+            raise InputError([Problem(where, at, f"operation {bad} ({patch[bad].get('op')}) cannot be applied: {exc}; check "
+                                                 "the operation's path and value against the encounter (RFC 6902 JSON Patch)")]) from None
     if isinstance(patch, dict):
         return json_merge_patch.merge(copy.deepcopy(doc), copy.deepcopy(patch))
     raise InputError([Problem(where, "(patch)", "a patch is an object (RFC 7386 merge patch) or a list of operations "
@@ -274,7 +275,7 @@ def variants(enc: Encounter, sets: list[tuple[str, object, str]] = (), patches: 
 
     sets: (path, value, value as written); patches: (where it came from, the patch)."""
     base = document(enc)
-    steps: list[tuple[str, str, object]] = [("set", f"{p}={raw}", (p, v, raw)) for p, v, raw in sets]
+    steps: list[tuple[str, str, object]] = [("set", f"{p}={raw or json.dumps(v)}", (p, v, raw)) for p, v, raw in sets]
     for origin, patch in patches:
         many = isinstance(patch, list) and not is_json_patch(patch) and bool(patch)
         if many and not all(isinstance(p, dict) or is_json_patch(p) for p in patch):
