@@ -85,7 +85,7 @@ def whatif(
             try:
                 parsed.append(parse_set(s))
             except PathError as exc:
-                raise PayerkbError([Problem("(command line)", "--set", str(exc))]) from None
+                raise PayerkbError([Problem("(command line)", s.partition("=")[0].strip() or "--set", str(exc))]) from None
         enc = one_encounter(encounter, encounter_id)
         found = variants(enc, parsed, [(str(p), patch_file(p)) for p in patches], together)
         answer = answer_whatif(_engine(), enc, found)

@@ -260,12 +260,16 @@ class Variant:
 
 
 def parse_set(text: str) -> tuple[str, object, str]:
-    """'PATH=VALUE' -> (path, value read like YAML, value as written)."""
+    """'PATH=VALUE' -> (path, value read like YAML, value as written). Where the contract wants text (a muscle, an id,
+    a code) the value is the text as written, so `id=0012` is "0012" and `evaluation.code=99213` is "99213"."""
     path, eq, raw = text.partition("=")
     if not eq or not path.strip():
         raise PathError(f"{text!r} is not PATH=VALUE; e.g. --set injections[3].muscle='levator scapulae'")
-    parse_path(path)
-    return path.strip(), read_value(raw), raw.strip()
+    steps = parse_path(path)
+    value = read_value(raw)
+    if not isinstance(value, str) and value is not None and _types_along(steps)[-1] is str:
+        value = raw.strip()
+    return path.strip(), value, raw.strip()
 
 
 def variants(enc: Encounter, sets: list[tuple[str, object, str]] = (), patches: list[tuple[str, object]] = (),
