@@ -32,13 +32,16 @@ def render_compare(answer: dict) -> str:
     if len({r["payer"] for r in rows}) > 1 or len(rows) > 1:
         out.append(f"claim valid in every row: {clean(claim_text(common))}" if common else
                    "no claim is valid in every row: " + "; ".join(
-                       f"{clean(claim_text(c['claim']))} flagged by " + ", ".join(f"{x['payer']} ({', '.join(x['rules'])})" for x in c["flagged"][:4])
+                       f"{clean(claim_text(c['claim']))} flagged by " + ", ".join(
+                           f"{x['payer']}{' ' + x['date_of_service'] if len(rows) != len({r['payer'] for r in rows}) else ''} "
+                           f"({', '.join(x['rules'])})" for x in c["flagged"][:4]) + (" ..." if len(c["flagged"]) > 4 else "")
                        for c in answer["common_claim_search"]["candidates"][:3]))
     if answer["parting_rules"]:
         out.append("where they part:")
         for p in answer["parting_rules"]:
             cite = (p["citations"] or [{}])[0].get("title", "")
-            out.append(f"  {p['rule']} ({p['severity']}) decides for {', '.join(p['payers'])}"
+            verb = f"flags {' / '.join(claim_text(c) for c in p['flags'])} for" if p.get("flags") else "decides for"
+            out.append(f"  {p['rule']} ({p['severity']}) {verb} {', '.join(p['payers'])}"
                        + (f"; in force, not deciding: {', '.join(p['in_force_not_deciding'])}" if p["in_force_not_deciding"] else "")
                        + (f" [{clean(cite)}]" if cite else ""))
     if "searched" in answer:

@@ -61,11 +61,19 @@ def _answers(engine, encounters: list[Encounter]) -> list[dict]:
     return results
 
 
+RETURNS_ANOTHER = "(the check returns another claim)"
+
+
+def _flagging(result: dict) -> dict[str, dict]:
+    """The error / review findings on the submitted lines, by rule."""
+    return {f["rule"]: f for f in result["findings"] if f.get("line") and (f["severity"] == "error" or f.get("review"))}
+
+
 def _flags(result: dict, claim: list[dict]) -> list[str]:
     """Why a claim is not valid in this row: the rules of error / review findings on its lines, or the change made."""
-    rules = sorted({f["rule"] for f in result["findings"] if f.get("line") and (f["severity"] == "error" or f.get("review"))})
+    rules = sorted(_flagging(result))
     if not rules and result["claim"] != claim:
-        rules = ["(the check returns another claim)"]
+        rules = [RETURNS_ANOTHER]
     return rules
 
 
@@ -86,15 +94,18 @@ def common_claim(engine, enc: Encounter, results: list[dict]) -> dict:
         flagged = [{"payer": r["payer"], "date_of_service": r["date_of_service"], "rules": why}
                    for r in mine if (why := _flags(r, claim))]
         valid = [r["payer"] for r in mine if not _flags(r, claim)]
-        out.append({"claim": claim, "valid_for": valid, "flagged": flagged})
+        out.append({"claim": claim, "valid_for": valid, "flagged": flagged,
+                    "rules": {rid: {"severity": f["severity"], "citations": f.get("citations", [])}
+                              for r in mine for rid, f in _flagging(r).items()}})
         if not flagged and found is None:
             found = claim
     return {"claim": found, "method": COMMON_CLAIM_METHOD, "candidates": out}
 
 
-def parting_rules(rows: list[dict]) -> list[dict]:
-    """The deciding rules that decide in some rows and not in others: where they decide, where they are in force
-    without deciding, and where they are not in force."""
+def parting_rules(rows: list[dict], candidates: list[dict] = ()) -> list[dict]:
+    """Where the rows part: each deciding rule that decides in some rows and not in others (where it decides, where
+    it is in force without deciding, where it is not in force), then each rule that flags a candidate common claim
+    in some rows ("flags": that claim)."""
     rules: dict[str, dict] = {}
     for row in rows:
         for d in row["deciding_rules"]:
@@ -109,7 +120,20 @@ def parting_rules(rows: list[dict]) -> list[dict]:
         label = _label_rows(rows)
         out.append({**entry, "payers": _uniq(label(r) for r in deciding), "in_force_not_deciding": _uniq(label(r) for r in quiet),
                     "not_in_force": _uniq(label(r) for r in absent)})
-    return sorted(out, key=lambda e: e["rule"])
+    out.sort(key=lambda e: e["rule"])
+    label = _label_rows(rows)
+    deciding = {e["rule"] for e in out}
+    flagging: dict[str, dict] = {}
+    for cand in candidates:
+        for rid, info in cand.get("rules", {}).items():
+            where = [x for x in cand["flagged"] if rid in x["rules"]]
+            if rid in deciding or not where or len(where) == len(rows):
+                continue
+            entry = flagging.setdefault(rid, {"rule": rid, "severity": info["severity"], "citations": info["citations"],
+                                              "payers": [], "flags": [], "in_force_not_deciding": [], "not_in_force": []})
+            entry["payers"] = _uniq(entry["payers"] + [label(x) for x in where])
+            entry["flags"].append(cand["claim"])
+    return out + sorted(flagging.values(), key=lambda e: e["rule"])
 
 
 def _label_rows(rows: list[dict]):
@@ -168,7 +192,7 @@ def compare(engine, enc: Encounter, payers: list[str] | None = None, dates: list
         results, changes = _answers(engine, [_as(enc, p, d) for p in payers for d in days]), []
     rows = [_row(r) for r in results]
     common = common_claim(engine, enc, results)
-    out = {"encounter": enc.id, "rows": rows, "common_claim": common["claim"], "parting_rules": parting_rules(rows),
+    out = {"encounter": enc.id, "rows": rows, "common_claim": common["claim"], "parting_rules": parting_rules(rows, common["candidates"]),
            "change_dates": changes, "common_claim_search": {k: common[k] for k in ("method", "candidates")}}
     if searched:
         out["searched"] = searched
