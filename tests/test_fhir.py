@@ -1,5 +1,4 @@
 """FHIR R4 in (a Claim, a Bundle of Claims) and ClaimResponse out."""
-import copy
 import json
 import os
 import subprocess
