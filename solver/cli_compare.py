@@ -83,11 +83,11 @@ def compare(
     days, first, last = _dates(dates, "--dates"), _dates(start, "--from"), _dates(end, "--to")
     if first and last and last[0] < first[0]:
         _fail([Problem("(command line)", "--to", f"{end} is before --from {start}; give a range in order")])
-    wanted = None if payers in (None, "all") else [p.strip() for p in payers.split(",") if p.strip()]
+    wanted = payers if payers in (None, "all") else [p.strip() for p in payers.split(",") if p.strip()]
     try:
         enc = one_encounter(encounter, encounter_id)
         engine = _engine()
         answer = answer_compare(engine, enc, wanted, days, first[0] if first else None, last[0] if last else None)
     except PayerkbError as exc:
-        _fail([Problem("(command line)", "--payers", p.message) if p.field == "payers" else p for p in exc.problems])
+        _fail([Problem("(command line)", f"--{p.field}", p.message) if p.field in ("payers", "dates") else p for p in exc.problems])
     sys.stdout.write(as_json(answer) + "\n" if fmt is OutFormat.json else render_compare(answer))

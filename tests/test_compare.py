@@ -139,3 +139,12 @@ def test_compare_on_the_command_line_prints_rows_and_json_and_rejects_an_unknown
     assert r.returncode == 2 and "--payers" in r.stderr and "unknown payer 'nobody'" in r.stderr and "Traceback" not in r.stderr
     r = run("--id", "enc-0001", "--from", "2024-01-01")
     assert r.returncode == 2 and "--to" in r.stderr
+
+
+def test_payers_all_over_a_range_sweeps_every_payer_and_the_default_is_the_encounters_own(engine):
+    enc = Encounter.model_validate(EXAMPLES[2])
+    every = compare(engine, enc, "all", start=dt.date(2024, 3, 25), end=dt.date(2024, 4, 5))
+    assert {r["payer"] for r in every["rows"]} == set(engine.policies.payers)
+    assert "medicare-cgs" in {c["payer"] for c in every["change_dates"] if c["date"] == "2024-04-01"}
+    own = compare(engine, enc, start=dt.date(2024, 3, 25), end=dt.date(2024, 4, 5))
+    assert {r["payer"] for r in own["rows"]} == {"medicare-cgs"}

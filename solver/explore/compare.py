@@ -16,6 +16,7 @@ from solver.errors import InputError, Problem
 from solver.explore.change_dates import candidate_dates, signature
 from solver.explore.whatif import difference
 
+MAX_DATES = 50  # dates of service asked one by one (a range has no such bound: its dates are computed)
 COMMON_CLAIM_METHOD = ("each row's returned claim and its alternatives checked as the submitted claim in every row, "
                        "in one batch: valid where the claim comes back unchanged with no error or review finding on a line")
 
@@ -148,7 +149,8 @@ def _uniq(items) -> list:
 def _sweep(engine, enc: Encounter, payers: list[str], start: dt.date, end: dt.date) -> tuple[list[dict], list[dict], dict]:
     """Rows (each payer on the first day and on each day its answer changes) and the change dates, with reasons."""
     pol = engine.policies
-    plan = [(p, [start, *candidate_dates(pol, enc, p, start, end)], candidate_dates(pol, enc, p, start, end)) for p in payers]
+    found = {p: candidate_dates(pol, enc, p, start, end) for p in payers}
+    plan = [(p, [start, *found[p]], found[p]) for p in payers]
     jobs = [(p, d) for p, days, _r in plan for d in days]
     results = _answers(engine, [_as(enc, p, d) for p, d in jobs])
     by = {job: r for job, r in zip(jobs, results)}
@@ -171,13 +173,14 @@ def _sweep(engine, enc: Encounter, payers: list[str], start: dt.date, end: dt.da
     return rows, changes, searched
 
 
-def compare(engine, enc: Encounter, payers: list[str] | None = None, dates: list[dt.date] | None = None,
+def compare(engine, enc: Encounter, payers: list[str] | str | None = None, dates: list[dt.date] | None = None,
             start: dt.date | None = None, end: dt.date | None = None) -> dict:
     """The explore.md compare shape: {"encounter", "rows", "common_claim", "parting_rules", "change_dates"}, and
-    "common_claim_search", "searched" (a date range). payers None: every payer, or the encounter's own over a range."""
+    "common_claim_search", "searched" (a date range). payers "all": every payer; None: every payer, or the encounter's
+    own over a date range."""
     pol = engine.policies
-    if payers is None:
-        payers = [enc.payer] if start is not None else sorted(pol.payers)
+    if payers is None or payers == "all":
+        payers = [enc.payer] if start is not None and payers is None else sorted(pol.payers)
     unknown = [p for p in payers if p not in pol.payers]
     if unknown:
         raise InputError([Problem("(request)", "payers", f"unknown payer {p!r}; the payers are {sorted(pol.payers)}") for p in unknown])
@@ -188,7 +191,10 @@ def compare(engine, enc: Encounter, payers: list[str] | None = None, dates: list
                                       "a date range needs both --from and --to, with --to on or after --from")])
         results, changes, searched = _sweep(engine, enc, payers, start, end)
     else:
-        days = dates or [enc.date_of_service]
+        days = list(dict.fromkeys(dates or [enc.date_of_service]))
+        if len(days) > MAX_DATES:
+            raise InputError([Problem("(request)", "dates", f"{len(days)} dates asked; at most {MAX_DATES}: for a longer "
+                                                            "span give a range (from and to), which finds the dates that matter")])
         results, changes = _answers(engine, [_as(enc, p, d) for p in payers for d in days]), []
     rows = [_row(r) for r in results]
     common = common_claim(engine, enc, results)

@@ -24,17 +24,13 @@ def brief(f: dict) -> dict:
     return out
 
 
-def _same_claim(a: list[dict], b: list[dict]) -> bool:
-    return a == b
-
-
 def difference(base: dict, other: dict) -> dict:
     """outcome / claim as {"from", "to"} (null when unchanged), findings added and removed by (rule, line)."""
     before = {finding_key(f): f for f in base.get("findings", [])}
     after = {finding_key(f): f for f in other.get("findings", [])}
     return {
         "outcome": None if base.get("outcome") == other.get("outcome") else {"from": base.get("outcome"), "to": other.get("outcome")},
-        "claim": None if _same_claim(base.get("claim", []), other.get("claim", [])) else {"from": base.get("claim", []), "to": other.get("claim", [])},
+        "claim": None if base.get("claim", []) == other.get("claim", []) else {"from": base.get("claim", []), "to": other.get("claim", [])},
         "findings_added": [brief(f) for k, f in after.items() if k not in before],
         "findings_removed": [brief(f) for k, f in before.items() if k not in after],
     }

@@ -109,5 +109,5 @@ async def compare(body: dict = Body(...),
     if (start is None) != (end is None) or (start and end and end < start):
         raise ProblemError(422, "invalid-parameter", "a date range needs from and to, with to on or after from",
                            "from" if start is None else "to")
-    wanted = None if payers in (None, "all") else [p.strip() for p in payers.split(",") if p.strip()]
+    wanted = payers if payers in (None, "all") else [p.strip() for p in payers.split(",") if p.strip()]
     return _answer(*await explore(run_compare, enc, wanted, _date_list(dates, "dates"), start, end))
