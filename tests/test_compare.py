@@ -80,6 +80,7 @@ def test_a_date_sweep_finds_the_lcd_start_and_the_frequency_roll_off(sweep):
     lcd = changes["2024-04-01"]
     assert any("L39656" in r and "in force from 2024-04-01" in r for r in lcd["reasons"])
     assert "gap.no-local-policy" in {f["rule"] for f in lcd["findings_removed"]}
+    assert not [r for r in lcd["reasons"] if "PTP" in r or "ICD-10-CM" in r]  # dates of that day that changed nothing here
     off = changes["2025-01-14"]
     assert (off["from"]["outcome"], off["to"]["outcome"]) == ("deny", "allow")
     assert any("2024-01-15 leaves the 365-day window of lcd.tpi-frequency" in r for r in off["reasons"])

@@ -19,6 +19,8 @@ from solver.icd10cm_data import ICD10_START
 from solver.policy import Policies
 
 DAY = dt.timedelta(days=1)
+ICD, COVERAGE, PTP = frozenset({"(icd10cm)"}), frozenset({"(coverage)"}), frozenset({"(ptp)"})
+POLICY = "(policy version)"  # a version's start and another's end on one day are one change of the payer's policy
 WINDOW_FAMILIES = {"sessions_per_window": "window_days", "minimum_interval": "days",
                    "minimum_interval_unknown_location": "days"}
 
@@ -34,30 +36,31 @@ def _rule_dates(pol: Policies, payer: str, add) -> None:
         title = next((i.version_title for i in pol.payer_instances(payer) if i.version == version and i.version_title), None)
         named = f"{version}" + (f" ({title})" if title else "")
         which = ", ".join(sorted(rules)) if len(rules) <= 3 else f"{len(rules)} rules"
+        rules = set(rules) | {POLICY}
         if kind == "from":
-            add(day, f"{payer} policy version {named} in force from {day}: {which}")
+            add(day, f"{payer} policy version {named} in force from {day}: {which}", rules)
         else:
-            add(day, f"{payer} policy version {named} no longer in force after {day - DAY}: {which}")
+            add(day, f"{payer} policy version {named} no longer in force after {day - DAY}: {which}", rules)
 
 
 def _icd_dates(pol: Policies, enc: Encounter, add) -> None:
-    add(ICD10_START, f"ICD-10-CM takes effect on {ICD10_START} (ICD-9-CM before)")
+    add(ICD10_START, f"ICD-10-CM takes effect on {ICD10_START} (ICD-9-CM before)", ICD)
     history = pol.codeset.history
     for first, kind, i in history.periods:
         day, r = dt.date.fromordinal(first), history.releases[i]
         if kind == "in_force":
-            add(day, f"ICD-10-CM release {r.id} in force from {day}")
+            add(day, f"ICD-10-CM release {r.id} in force from {day}", ICD)
         elif kind == "gap":
             add(day, f"ICD-10-CM: {r.id} known in force only through {day - DAY}; the next release held is in force from "
-                     f"{history.releases[i + 1].effective_from}")
+                     f"{history.releases[i + 1].effective_from}", ICD)
         elif kind == "after":
-            add(day, f"ICD-10-CM: after the newest release held ({r.id}, known in force through {day - DAY})")
+            add(day, f"ICD-10-CM: after the newest release held ({r.id}, known in force through {day - DAY})", ICD)
     codes = dict.fromkeys(enc.diagnoses + [d for line in enc.claim or [] for d in line.diagnoses])
     for code in codes:
         for first, judged in zip(history.starts.get(code, ()), history.judgements.get(code, ())):
             day = dt.date.fromordinal(first)
             flag = f", {judged.flag}" if judged.flag else ""
-            add(day, f"ICD-10-CM {code} is {judged.status}{flag} from {day}")
+            add(day, f"ICD-10-CM {code} is {judged.status}{flag} from {day}", ICD)
 
 
 def _table_dates(pol: Policies, enc: Encounter, add) -> None:
@@ -66,18 +69,18 @@ def _table_dates(pol: Policies, enc: Encounter, add) -> None:
         if through:
             end = dt.date.fromisoformat(str(through))
             add(end + DAY, f"{name} ({src.get('edition', 'edition not stated')}) known in force through {end}; later "
-                           "dates are answered with a data.coverage warning")
+                           "dates are answered with a data.coverage warning", COVERAGE)
     codes = encounter_codes(pol, enc)
     for r in pol.tables.ptp:
         if r.column1 not in codes or r.column2 not in codes:
             continue
         edit = f"NCCI PTP edit {r.column1}/{r.column2}"
         if r.applies_from is not None:
-            add(r.applies_from, f"{edit} in force from {r.applies_from}")
+            add(r.applies_from, f"{edit} in force from {r.applies_from}", PTP)
         if r.deleted is not None:
-            add(r.deleted + DAY, f"{edit} deleted after {r.deleted}")
+            add(r.deleted + DAY, f"{edit} deleted after {r.deleted}", PTP)
         if r.known_from is not None:
-            add(r.known_from, f"{edit} known in force from {r.known_from}")
+            add(r.known_from, f"{edit} known in force from {r.known_from}", PTP)
 
 
 def _history_dates(pol: Policies, enc: Encounter, payer: str, add) -> None:
@@ -90,28 +93,49 @@ def _history_dates(pol: Policies, enc: Encounter, payer: str, add) -> None:
         for h in enc.history:
             if h.code not in members:
                 continue
-            add(h.date, f"the earlier session of {h.date} ({h.code}) counts from its own date")
+            add(h.date, f"the earlier session of {h.date} ({h.code}) counts from its own date", [inst.id])
             if inst.rule.family == "sessions_per_window":
                 add(h.date + dt.timedelta(days=days), f"the session of {h.date} leaves the {days}-day window of "
-                                                      f"{inst.id} ({inst.version}) on {h.date + dt.timedelta(days=days)}")
+                                                      f"{inst.id} ({inst.version}) on {h.date + dt.timedelta(days=days)}", [inst.id])
             else:
                 add(h.date + dt.timedelta(days=days), f"{days} days after the session of {h.date}: {inst.id} "
-                                                      f"({inst.version}) allows the service again")
+                                                      f"({inst.version}) allows the service again", [inst.id])
 
 
-def candidate_dates(pol: Policies, enc: Encounter, payer: str, start: dt.date, end: dt.date) -> dict[dt.date, list[str]]:
-    """Every date in (start, end] on which the answer for this payer can change, each with its reasons."""
-    found: dict[dt.date, list[str]] = defaultdict(list)
+def candidate_dates(pol: Policies, enc: Encounter, payer: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, set]]:
+    """Every date in (start, end] on which the answer for this payer can change: {date: {reason: what it touches}}
+    (rule ids, or the tokens ICD, COVERAGE, PTP; see relevant)."""
+    found: dict[dt.date, dict[str, set]] = defaultdict(dict)
 
-    def add(day: dt.date, reason: str) -> None:
-        if start < day <= end and reason not in found[day]:
-            found[day].append(reason)
+    def add(day: dt.date, reason: str, touches) -> None:
+        if start < day <= end:
+            found[day].setdefault(reason, set()).update(touches)
 
     _rule_dates(pol, payer, add)
     _icd_dates(pol, enc, add)
     _table_dates(pol, enc, add)
     _history_dates(pol, enc, payer, add)
     return dict(sorted(found.items()))
+
+
+def relevant(pol: Policies, reasons: dict[str, set], changed_rules: set[str]) -> list[str]:
+    """The reasons of a change date that touch what changed (a rule added or removed, its family, the ICD-10-CM
+    diagnosis rules, the data.coverage warning, a PTP edit; a policy version's change with every other change of
+    versions that day); all of them when none does (never silent)."""
+    touched = set(changed_rules)
+    family = {i.id: i.rule.family for i in pol.instances}
+    for rid in changed_rules:
+        fam = family.get(rid, "")
+        if fam.startswith("diagnosis") or rid == "data.coverage":
+            touched |= ICD
+        if rid == "data.coverage":
+            touched |= COVERAGE
+        if fam == "ptp_edit":
+            touched |= PTP
+    hits = [text for text, touches in reasons.items() if touches & touched]
+    if any(POLICY in reasons[text] for text in hits):
+        hits = [text for text, touches in reasons.items() if text in hits or POLICY in touches]
+    return hits or list(reasons)
 
 
 def signature(result: dict) -> tuple:

@@ -13,7 +13,7 @@ import json
 
 from solver.encounter import ClaimLine, Encounter
 from solver.errors import InputError, Problem
-from solver.explore.change_dates import candidate_dates, signature
+from solver.explore.change_dates import candidate_dates, relevant, signature
 from solver.explore.whatif import difference
 
 MAX_DATES = 50  # dates of service asked one by one (a range has no such bound: its dates are computed)
@@ -162,7 +162,8 @@ def _sweep(engine, enc: Encounter, payers: list[str], start: dt.date, end: dt.da
             cur = by[(p, d)]
             if signature(cur) != signature(prev):
                 diff = difference(prev, cur)
-                changes.append({"date": d.isoformat(), "payer": p, "reasons": reasons[d], "outcome": cur["outcome"],
+                moved = {f["rule"] for f in diff["findings_added"] + diff["findings_removed"]}
+                changes.append({"date": d.isoformat(), "payer": p, "reasons": relevant(pol, reasons[d], moved), "outcome": cur["outcome"],
                                 "from": {"outcome": prev["outcome"], "claim": prev["claim"]},
                                 "to": {"outcome": cur["outcome"], "claim": cur["claim"]},
                                 "findings_added": diff["findings_added"], "findings_removed": diff["findings_removed"]})
