@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import ValidationError
 
 from solver.encounter import Encounter
-from solver.errors import PayerkbError, Problem, pydantic_problems
+from solver.errors import PayerkbError, pydantic_problems
 from solver.service.deps import get_explorer
 from solver.service.problems import ProblemError, from_problems
 
