@@ -164,7 +164,7 @@ def pointer_text(pointer: str) -> str:
 
 
 def is_json_patch(patch) -> bool:
-    return isinstance(patch, list) and bool(patch) and all(isinstance(op, dict) and "op" in op for op in patch)
+    return isinstance(patch, list) and all(isinstance(op, dict) and "op" in op for op in patch)
 
 
 def apply_patch(doc: dict, patch, where: str) -> dict:
