@@ -149,3 +149,30 @@ def test_payers_all_over_a_range_sweeps_every_payer_and_the_default_is_the_encou
     assert "medicare-cgs" in {c["payer"] for c in every["change_dates"] if c["date"] == "2024-04-01"}
     own = compare(engine, enc, start=dt.date(2024, 3, 25), end=dt.date(2024, 4, 5))
     assert {r["payer"] for r in own["rows"]} == {"medicare-cgs"}
+
+
+def _sample_encounters(engine) -> list[Encounter]:
+    """The bundled examples and the first case of each policy cases file."""
+    from solver.casetest import find_case_files, load_case_files
+    out = [Encounter.model_validate(e) for e in EXAMPLES]
+    for _file, cases in load_case_files(find_case_files(engine.policies.root)):
+        out += [enc for _case, enc in cases[:1]]
+    return out
+
+
+def test_the_single_program_and_the_candidates_batch_agree_and_its_claim_is_valid_for_every_payer(engine):
+    from solver.explore.common_claim import _candidates, answers, as_context, single_program
+    payers = sorted(engine.policies.payers)
+    found = 0
+    for enc in _sample_encounters(engine):
+        rows = [(p, enc.date_of_service) for p in payers]
+        program = single_program(engine, [as_context(enc, p, d) for p, d in rows])
+        batch = _candidates(engine, enc, answers(engine, [as_context(enc, p, d) for p, d in rows]), rows)["claim"]
+        assert (program is None) == (batch is None), enc.id
+        if program is None:
+            continue
+        found += 1
+        for r in answers(engine, [as_context(enc, p, d, program) for p, d in rows]):
+            assert r["claim"] == program, (enc.id, r["payer"])
+            assert not [f for f in r["findings"] if f["line"] and (f["severity"] == "error" or f.get("review"))], (enc.id, r["payer"])
+    assert found >= 2

@@ -3,22 +3,19 @@ outcome, the claim and the rules that decided (the rules of error and review fin
 the rows, the claim valid for all of them when one exists, and the rules where they part; over a date range,
 the dates on which the answer changes and why (solver/explore/change_dates.py).
 
-The common claim is found with the solver: each row's returned claim and its alternatives are checked as the
-submitted claim in every row, all in one more batch; a claim is valid in a row when that row's check returns it
-unchanged and flags none of its lines (no error or review finding on a line)."""
+The common claim is found with the solver (solver/explore/common_claim.py)."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from solver.encounter import ClaimLine, Encounter
+from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explore.change_dates import candidate_dates, relevant, signature
+from solver.explore.common_claim import answers as _answers, as_context as _as, common_claim
 from solver.explore.whatif import difference
 
 MAX_DATES = 50  # dates of service asked one by one (a range has no such bound: its dates are computed)
-COMMON_CLAIM_METHOD = ("each row's returned claim and its alternatives checked as the submitted claim in every row, "
-                       "in one batch: valid where the claim comes back unchanged with no error or review finding on a line")
 
 
 def deciding_rules(result: dict) -> list[dict]:
@@ -44,63 +41,6 @@ def _row(result: dict) -> dict:
             "claim": result["claim"], "deciding_rules": deciding_rules(result),
             "policy_versions": result.get("policy", {}).get("versions", []),
             "rules_in_force": result.get("policy", {}).get("rules", [])}
-
-
-def _as(enc: Encounter, payer: str, day: dt.date, claim=None) -> Encounter:
-    changes = {"payer": payer, "date_of_service": day}
-    if claim is not None:
-        changes["claim"] = [ClaimLine.model_validate(x) for x in claim]
-    return enc.model_copy(update=changes)
-
-
-def _answers(engine, encounters: list[Encounter]) -> list[dict]:
-    results = engine.check_many(encounters)
-    for enc, r in zip(encounters, results):
-        if r.get("outcome") == "error":
-            raise InputError([Problem("(encounter)", e["field"], f"{e['message']} (payer {enc.payer}, {enc.date_of_service})")
-                              for e in r["errors"]])
-    return results
-
-
-RETURNS_ANOTHER = "(the check returns another claim)"
-
-
-def _flagging(result: dict) -> dict[str, dict]:
-    """The error / review findings on the submitted lines, by rule."""
-    return {f["rule"]: f for f in result["findings"] if f.get("line") and (f["severity"] == "error" or f.get("review"))}
-
-
-def _flags(result: dict, claim: list[dict]) -> list[str]:
-    """Why a claim is not valid in this row: the rules of error / review findings on its lines, or the change made."""
-    rules = sorted(_flagging(result))
-    if not rules and result["claim"] != claim:
-        rules = [RETURNS_ANOTHER]
-    return rules
-
-
-def common_claim(engine, enc: Encounter, results: list[dict]) -> dict:
-    """{"claim": lines | None, "candidates": [{"claim", "valid_in", "flagged": [{"payer", "date_of_service", "rules"}]}]}"""
-    candidates: list[list[dict]] = []
-    for r in results:
-        for claim in [r["claim"], *r.get("alternatives", [])]:
-            if claim and claim not in candidates:
-                candidates.append(claim)
-    if not candidates:
-        return {"claim": None, "method": COMMON_CLAIM_METHOD, "candidates": []}
-    rows = [(r["payer"], dt.date.fromisoformat(r["date_of_service"])) for r in results]
-    checked = _answers(engine, [_as(enc, p, d, c) for c in candidates for p, d in rows])
-    out, found = [], None
-    for n, claim in enumerate(candidates):
-        mine = checked[n * len(rows):(n + 1) * len(rows)]
-        flagged = [{"payer": r["payer"], "date_of_service": r["date_of_service"], "rules": why}
-                   for r in mine if (why := _flags(r, claim))]
-        valid = [r["payer"] for r in mine if not _flags(r, claim)]
-        out.append({"claim": claim, "valid_for": valid, "flagged": flagged,
-                    "rules": {rid: {"severity": f["severity"], "citations": f.get("citations", [])}
-                              for r in mine for rid, f in _flagging(r).items()}})
-        if not flagged and found is None:
-            found = claim
-    return {"claim": found, "method": COMMON_CLAIM_METHOD, "candidates": out}
 
 
 def parting_rules(rows: list[dict], candidates: list[dict] = ()) -> list[dict]:
@@ -200,7 +140,7 @@ def compare(engine, enc: Encounter, payers: list[str] | str | None = None, dates
     rows = [_row(r) for r in results]
     common = common_claim(engine, enc, results)
     out = {"encounter": enc.id, "rows": rows, "common_claim": common["claim"], "parting_rules": parting_rules(rows, common["candidates"]),
-           "change_dates": changes, "common_claim_search": {k: common[k] for k in ("method", "candidates")}}
+           "change_dates": changes, "common_claim_search": {k: common[k] for k in ("method", "candidates", "notes")}}
     if searched:
         out["searched"] = searched
     return out
