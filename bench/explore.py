@@ -41,7 +41,7 @@ def compare_twelve_payers(engine: Engine, repeat: int) -> float:
 
 
 def compare_twelve_payers_no_common_claim(engine: Engine, repeat: int) -> float:
-    """enc-0002 under every payer: no common claim, so the candidates' batch too (6 claims x 12 payers)."""
+    """enc-0002 under every payer: no common claim, so the candidates' batch too (2 claims x 12 payers)."""
     from solver.explore.compare import compare
     return _median_ms(lambda: compare(engine, EXAMPLES[1]), repeat)
 

@@ -5,8 +5,8 @@ solver, in two steps:
    choose the same candidate claim, with no error and no review finding under any of them; the usual
    optimization picks the one with the fewest changes summed over the rows. It finds a common claim that no
    payer returns on its own too. No model: there is none.
-2. When there is none, why: each row's returned claim and its alternatives are checked as the submitted claim
-   in every row, in one batch; a claim is valid in a row when it comes back unchanged with no error or review
+2. When there is none, why: each row's returned claim is checked as the submitted claim in every row, in one
+   batch; a claim is valid in a row when it comes back unchanged with no error or review
    finding on a line, and the rules that flag it where it is not are where the payers part (a claim found
    valid here after all is taken as the common claim: the two steps are held to agree by a test).
 A claim with no line (no service can be billed) is no common claim."""
@@ -22,7 +22,7 @@ from solver.explain import build_result
 PROGRAM = "search/common_claim.lp"  # under the engine's knowledge base
 SINGLE_PROGRAM = ("a single program over the rows (kb/search/common_claim.lp): one candidate claim shared by every row, "
                   "with no error or review finding under any of them, the fewest changes summed over the rows")
-COMMON_CLAIM_METHOD = ("each row's returned claim and its alternatives checked as the submitted claim in every row, "
+COMMON_CLAIM_METHOD = ("each row's returned claim checked as the submitted claim in every row, "
                        "in one batch: valid where the claim comes back unchanged with no error or review finding on a line")
 
 
@@ -93,9 +93,8 @@ def common_claim(engine, enc: Encounter, results: list[dict]) -> dict:
 def _candidates(engine, enc: Encounter, results: list[dict], rows: list[tuple]) -> dict:
     candidates: list[list[dict]] = []
     for r in results:
-        for claim in [r["claim"], *r.get("alternatives", [])]:
-            if claim and claim not in candidates:
-                candidates.append(claim)
+        if r["claim"] and r["claim"] not in candidates:
+            candidates.append(r["claim"])
     if not candidates:
         return {"claim": None, "method": COMMON_CLAIM_METHOD, "candidates": []}
     checked = answers(engine, [as_context(enc, p, d, c) for c in candidates for p, d in rows])
