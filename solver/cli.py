@@ -399,3 +399,11 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+from solver.cli_whatif import whatif as _whatif  # noqa: E402 - the exploration commands live in their own modules
+
+app.command("whatif")(_whatif)
+from solver.cli_compare import compare as _compare  # noqa: E402
+
+app.command("compare")(_compare)
