@@ -39,9 +39,10 @@ def why_not(engine, enc: Encounter, asked: str) -> dict:
     code, mods = parse_asked(asked)
     slot = slot_for(engine, enc, code, "--why-not")
     base_enc = _derived(enc)
-    baseline = engine.check(base_enc)
+    baseline = engine.check(base_enc)  # the derived claim: what the forced one is compared with
     forced = _forced(engine, base_enc, slot, code, mods)
-    out = {"encounter": enc.id, "asked": {"code": code, "modifiers": mods}, "baseline": summary(baseline)}
+    checked = baseline if base_enc is enc else engine.check(enc)
+    out = {"encounter": enc.id, "asked": {"code": code, "modifiers": mods}, "baseline": summary(checked)}
     if forced is None:  # no claim carries it: the documentation supports no code for the service
         blocking = [f for f in baseline["findings"] if f["severity"] == "error"]
         out.update(claim=[], outcome="deny", broken=blocking, valid=False,
