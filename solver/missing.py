@@ -37,7 +37,7 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
     if not change_service:
         notes.append("the service itself is not changed (no muscle or diagnosis added); --change-service allows it")
     if code_target:
-        _add_target(ov, *code_target)
+        _add_target(ov, *code_target, spec.get("denial_categories", []))
     ov.ctl.ground([("base", [])])
     out = {"encounter": enc.id, "target": goal, "baseline": summary(baseline)}
     if code_target:
@@ -50,28 +50,30 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
         out["alternatives"] = _search(engine, enc, ov, baseline, lambda r: r["outcome"] == "allow", notes)
         if not out["alternatives"]:
             out["reachable"] = False
-            notes.append("allow is not reachable with the facts that may be assumed (e.g. a coding error of the submitted "
-                         "claim that no documentation fixes); the nearest reachable outcome follows")
+            notes.append("allow is not reachable with the facts that may be assumed (a coding error of the submitted claim "
+                         "that no documentation fixes, or a rule no documentation meets); the nearest reachable outcome, modify, follows")
             ov.ctl.assign_external(Function("goal_outcome", [Function("allow")]), False)
             ov.ctl.assign_external(Function("goal_outcome", [Function("modify")]), True)
-            out["nearest"] = {"target": {"outcome": "modify"},
-                              "alternatives": _search(engine, enc, ov, baseline, lambda r: r["outcome"] == "modify", notes)}
+            nearest = _search(engine, enc, ov, baseline, lambda r: r["outcome"] == "modify", notes)
+            out["nearest"] = {"target": {"outcome": "modify"}, "alternatives": nearest}
+            if not nearest:
+                notes.append("modify is not reachable either")
     out["searched"] = {"assumable": sorted({ch.path for ch in ov.changes}), "notes": notes}
     return out
 
 
-def _add_target(ov: overlay.Overlay, slot, code: str, mods: list[str]) -> None:
+def _add_target(ov: overlay.Overlay, slot, code: str, mods: list[str], denial: list[str]) -> None:
     E = Number(0)
     with ov.ctl.backend() as bk:
         for sym in [Function("target_slot", [E, slot]), Function("target_code", [E, slot, String(code)]),
-                    *(Function("target_modifier", [E, slot, String(m)]) for m in mods)]:
+                    *(Function("target_modifier", [E, slot, String(m)]) for m in mods),
+                    *(Function("denial_category", [String(c)]) for c in denial)]:
             bk.add_rule([bk.add_atom(sym)])
 
 
 def _carries(result: dict, target) -> bool:
     _slot, code, mods = target
-    return any(line["code"] == code and sorted(line["modifiers"]) == sorted(mods) for line in result["claim"]) and not any(
-        f["severity"] == "error" and not f.get("corrected") and f.get("code") == code for f in result["findings"])
+    return any(line["code"] == code and sorted(line["modifiers"]) == sorted(mods) for line in result["claim"])
 
 
 _BOUND = ("#external bound_on(k).\n"
