@@ -24,7 +24,6 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
     pol = engine.policies
     spec = spec_for(engine.policies_dir)
     changes = assumable(pol, enc, spec, change_service)
-    baseline = engine.check(enc)
     code_target = None
     if target and target.lower() != "allow":
         code, mods = parse_asked(target, "--target")
@@ -39,6 +38,7 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
     if code_target:
         _add_target(ov, *code_target, spec.get("denial_categories", []))
     ov.ctl.ground([("base", [])])
+    baseline = overlay.baseline(engine, enc, ov)
     out = {"encounter": enc.id, "target": goal, "baseline": summary(baseline)}
     if code_target:
         ov.ctl.assign_external(Function("goal_code"), True)

@@ -17,7 +17,11 @@ from solver.assumable import Change
 from solver.contract_paths import apply_changes
 from solver.encounter import Encounter
 from solver.errors import InputError
-from solver.facts import encounter_facts
+from solver.explain import build_result
+from solver.facts import EncounterFacts, encounter_facts
+
+
+_RESULT_ATOMS = {"violation", "evidence", "detail", "line", "line_units", "line_modifier", "line_diagnosis", "alternative"}
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Overlay:
     ctl: clingo.Control
     changes: list[Change]  # change(0,A) stands for changes[A]
     skipped: list[tuple[Change, str]]  # changes that do not apply to this encounter, and why
+    facts: EncounterFacts  # the encounter's own facts (for reading a result back)
 
 
 def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...], options: list[str]) -> Overlay:
@@ -47,7 +52,7 @@ def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...]
         kept.append(ch)
         diffs.append((facts - base, base - facts))
     withhold = frozenset().union(*(removed for _added, removed in diffs)) if diffs else frozenset()
-    ctl, _facts = engine.control([enc], extra=extra, options=options, withhold=withhold)
+    ctl, facts = engine.control([enc], extra=extra, options=options, withhold=withhold)
     E = Number(0)
     groups = {ch.exclusive for ch in kept if ch.exclusive}
     group_id = {g: n for n, g in enumerate(sorted(groups))}
@@ -69,7 +74,22 @@ def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...]
                 bk.add_rule([bk.add_atom(sym)], [chosen])
             for sym in removed:
                 bk.add_rule([retract[sym]], [chosen])
-    return Overlay(ctl, kept, skipped)
+    return Overlay(ctl, kept, skipped, facts[0])
+
+
+def baseline(engine, enc: Encounter, ov: Overlay) -> dict:
+    """The check's result for the encounter as it is, from the grounded overlay: no change (the external
+    no_change/0 of the search program), the check's own optimisation. Call after grounding."""
+    ctl = ov.ctl
+    guard = Function("no_change")
+    ctl.assign_external(guard, True)
+    ctl.configuration.solve.opt_mode = "opt"
+    ctl.configuration.solve.project = "no"
+    ctl.configuration.solve.models = "0"
+    shown: list = []
+    ctl.solve(on_model=lambda m: shown.__setitem__(slice(None), m.symbols(shown=True)))
+    ctl.assign_external(guard, False)
+    return build_result(engine.policies, enc, ov.facts, [s for s in shown if s.name in _RESULT_ATOMS])
 
 
 def chosen(model: clingo.Model) -> frozenset[int]:
