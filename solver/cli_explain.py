@@ -123,9 +123,9 @@ def render_missing(a: dict) -> str:
     t = a["target"]
     goal = t.get("outcome") or "-".join([t["code"], *t["modifiers"]]) + " valid"
     out = [f"{clean(a['encounter'])}  what is missing for {clean(goal)}?  (now {a['baseline']['outcome']}: {_claim(a['baseline']['claim'])})"]
-    out += _alternatives(a["alternatives"])
-    if a.get("nearest"):
-        out.append(f"  nearest reachable outcome: {a['nearest']['target']['outcome']}")
+    out += _alternatives(a["alternatives"]) or [f"  no set of the facts that may be assumed reaches {clean(goal)}"]
+    if a.get("nearest") and a["nearest"]["alternatives"]:
+        out.append(f"  the nearest reachable outcome, {a['nearest']['target']['outcome']}:")
         out += _alternatives(a["nearest"]["alternatives"])
     out += [f"  note: {clean(n)}" for n in a["searched"]["notes"]]
     return "\n".join(out) + "\n"

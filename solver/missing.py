@@ -51,13 +51,16 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
         if not out["alternatives"]:
             out["reachable"] = False
             notes.append("allow is not reachable with the facts that may be assumed (a coding error of the submitted claim "
-                         "that no documentation fixes, or a rule no documentation meets); the nearest reachable outcome, modify, follows")
-            ov.ctl.assign_external(Function("goal_outcome", [Function("allow")]), False)
-            ov.ctl.assign_external(Function("goal_outcome", [Function("modify")]), True)
-            nearest = _search(engine, enc, ov, baseline, lambda r: r["outcome"] == "modify", notes)
-            out["nearest"] = {"target": {"outcome": "modify"}, "alternatives": nearest}
-            if not nearest:
-                notes.append("modify is not reachable either")
+                         "that no documentation fixes, or a rule no documentation meets)")
+            if enc.claim is None:
+                notes.append("no claim was submitted, so modify (a submitted claim corrected) is no outcome here")
+            else:
+                ov.ctl.assign_external(Function("goal_outcome", [Function("allow")]), False)
+                ov.ctl.assign_external(Function("goal_outcome", [Function("modify")]), True)
+                nearest = _search(engine, enc, ov, baseline, lambda r: r["outcome"] == "modify", notes)
+                out["nearest"] = {"target": {"outcome": "modify"}, "alternatives": nearest}
+                if not nearest:
+                    notes.append("modify is not reachable either")
     out["searched"] = {"assumable": sorted({ch.path for ch in ov.changes}), "notes": notes}
     return out
 
