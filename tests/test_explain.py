@@ -174,3 +174,19 @@ def test_the_command_answers_in_json_and_text_and_bad_input_is_exit_2_naming_the
     assert two.returncode == 2 and "exactly one" in two.stderr
     many = _cli("examples/encounters.yaml", "--missing")
     assert many.returncode == 2 and "--id" in many.stderr
+
+
+def test_the_search_programs_keep_clingo_silent_even_when_nothing_may_be_assumed():
+    from solver.engine import Engine
+    fresh = Engine()
+    doc = dict(encounter().documentation.model_dump(mode="json"), abn_on_file=True,
+               prior_relief={"percent": 60, "weeks": 8, "same_scale": True, "dated": True})
+    clean = encounter(documentation=doc)  # allow as it is, and nothing left that may be assumed
+    assert missing(fresh, clean)["searched"]["assumable"] == []
+    for enc in (clean, CASES["no documented failed conservative therapy"], CASES["dry needling is excluded"]):
+        missing(fresh, enc)
+        missing(fresh, enc, change_service=True)
+        sensitivity(fresh, enc)
+        if enc.injections and enc is not CASES["dry needling is excluded"]:
+            why_not(fresh, enc, "20553")
+    assert fresh.messages == []
