@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from clingo import Function, Number, String
 
-from solver.assumable import Change, assumable, spec_for
+from solver.assumable import assumable, spec_for
 from solver.encounter import Encounter
 from solver.explore_common import (OUTCOME_LP, SEARCH_DIR, check_variants, line_text, parse_asked, rules_satisfied,
                                    slot_for, summary)
