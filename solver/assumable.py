@@ -15,6 +15,7 @@ import yaml
 
 from solver.contract_paths import get_value
 from solver.encounter import Encounter
+from solver.errors import PolicyError, Problem
 from solver.paths import POLICIES_DIR
 from solver.policy import Policies
 
@@ -45,7 +46,37 @@ class Change:
 
 @lru_cache(maxsize=8)
 def _spec(path: str) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    try:
+        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError([Problem(path, "(file)", f"cannot be read as YAML ({exc.__class__.__name__}); fix the file")]) from None
+    problems = _spec_problems(path, spec)
+    if problems:
+        raise PolicyError(problems)
+    return spec
+
+
+def _spec_problems(path: str, spec) -> list[Problem]:
+    """What is wrong with an assumable.yaml: every entry needs what the search reads from it."""
+    if not isinstance(spec, dict):
+        return [Problem(path, "(file)", "must be a mapping with documentation, injections, service")]
+    out = []
+    need = {"documentation": ("path", "reading"), "injections": ("field", "reading"), "service": ("kind", "reading")}
+    for section, keys in need.items():
+        items = spec.get(section, [])
+        if not isinstance(items, list):
+            out.append(Problem(path, section, "must be a list of entries"))
+            continue
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                out.append(Problem(path, f"{section}.{n}", "must be a mapping"))
+                continue
+            out += [Problem(path, f"{section}.{n}.{k}", f"missing; every {section} entry gives {', '.join(keys)}") for k in keys if k not in item]
+            if section == "documentation" and not ({"value", "from_param", "from_params"} & set(item)):
+                out.append(Problem(path, f"{section}.{n}", "give value, from_param or from_params"))
+            if not isinstance(item.get("cost", 1), int) or isinstance(item.get("cost", 1), bool) or item.get("cost", 1) < 1:
+                out.append(Problem(path, f"{section}.{n}.cost", "must be a whole number of at least 1"))
+    return out
 
 
 def spec_for(policies_dir: Path) -> dict:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -189,3 +190,13 @@ def test_the_search_programs_keep_clingo_silent_even_when_nothing_may_be_assumed
         if enc.injections and enc is not CASES["dry needling is excluded"]:
             why_not(fresh, enc, "20553")
     assert fresh.messages == []
+
+
+def test_a_bad_assumable_file_is_a_policy_error_naming_the_entry_and_field(tmp_path):
+    from solver.assumable import spec_for
+    from solver.errors import PolicyError
+    (tmp_path / "assumable.yaml").write_text("documentation:\n  - {path: documentation.abn_on_file, cost: 0}\n")
+    with pytest.raises(PolicyError) as err:
+        spec_for(tmp_path)
+    fields = {p.field for p in err.value.problems}
+    assert {"documentation.0.reading", "documentation.0", "documentation.0.cost"} <= fields
