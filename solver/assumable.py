@@ -143,11 +143,14 @@ def _injection_changes(pol: Policies, enc: Encounter, spec: dict) -> list[Change
                 m = pol.vocabulary.match(inj.muscle)
                 if m.muscle or not m.recognised:
                     continue
-                for region in _regions_for(pol, enc, spec, inj.muscle or ""):
-                    muscle = _free_muscle(pol, enc, region, inj.side)
-                    if muscle:
-                        out.append(Change(path, muscle, item["reading"].format(value=muscle, region=region, text=inj.muscle or ""),
-                                          item.get("cost", 1), exclusive=path))
+                prefer = _preferred(item.get("prefer", {}), inj.muscle or "")
+                picks = [(r, _free_muscle(pol, enc, r, inj.side, prefer)) for r in _regions_for(pol, enc, spec, inj.muscle or "")]
+                picks = [(r, m) for r, m in picks if m]
+                if prefer and not picks:  # the term's own muscles lie in none of those regions: any region of the file
+                    picks = [(r, m) for r in spec.get("default_regions", []) if (m := _free_muscle(pol, enc, r, inj.side, prefer, True))]
+                for region, muscle in picks:
+                    out.append(Change(path, muscle, item["reading"].format(value=muscle, region=region, text=inj.muscle or ""),
+                                      item.get("cost", 1), exclusive=path))
             elif item.get("when") == "absent" and not getattr(inj, fld):
                 others = [getattr(x, fld) for x in enc.injections if getattr(x, fld)]
                 value = others[0] if others else item["default"]
@@ -156,7 +159,7 @@ def _injection_changes(pol: Policies, enc: Encounter, spec: dict) -> list[Change
 
 
 def _regions_for(pol: Policies, enc: Encounter, spec: dict, text: str) -> list[str]:
-    words = " " + " ".join(text.lower().replace("-", " ").split()) + " "
+    words = _words(text)
     named = [r for w, r in spec.get("region_words", {}).items() if f" {w} " in words]
     if named:
         return list(dict.fromkeys(named))
@@ -169,9 +172,34 @@ def _injected(pol: Policies, enc: Encounter) -> set[tuple[str, str | None]]:
     return {(m.muscle, x.side) for x in enc.injections if (m := pol.vocabulary.match(x.muscle)).muscle}
 
 
-def _free_muscle(pol: Policies, enc: Encounter, region: str, side: str | None) -> str | None:
+def _words(text: str) -> str:
+    return " " + " ".join(text.lower().replace("-", " ").split()) + " "
+
+
+def _preferred(prefer: dict, text: str) -> list[str]:
+    """The muscles a term stands for first (assumable.yaml `prefer`: a word of the term -> muscle ids)."""
+    words = _words(text)
+    return [m for w, ms in prefer.items() if f" {w}" in words for m in ms]
+
+
+def _free_muscle(pol: Policies, enc: Encounter, region: str, side: str | None, prefer: list[str] = (),
+                 only_preferred: bool = False) -> str | None:
+    """A muscle of the region not injected yet on that side: one the term stands for (named by its part in that
+    region, e.g. "cervical multifidus"); for a term with none, the first of the region in the vocabulary."""
     taken = _injected(pol, enc)
-    for mid, m in pol.vocabulary.muscles.items():
+    muscles = pol.vocabulary.muscles
+    for mid in prefer:
+        m = muscles.get(mid)
+        if m is None or (mid, side) in taken:
+            continue
+        if m.get("region") == region:
+            return m["name"].lower()
+        for part in m.get("parts", []):
+            if part.get("region") == region:
+                return part["name"].lower()
+    if prefer or only_preferred:
+        return None
+    for mid, m in muscles.items():
         if m.get("region") == region and (mid, side) not in taken:
             return m["name"].lower()
     return None
