@@ -383,6 +383,10 @@ def _plain_help(cmd) -> None:
         _plain_help(sub)
 
 
+from solver.cli_explain import explain  # noqa: E402 - registered after the options it shares are defined
+app.command("explain")(explain)
+
+
 def main():
     command = typer.main.get_command(app)
     _plain_help(command)
