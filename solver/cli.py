@@ -237,16 +237,24 @@ def policy_diff(
 
 
 @app.command("schema")
-def schema(policy: Optional[str] = typer.Option(None, "--policy", help="The schema of a policy file instead: ruleset, payer, cases or muscles.")):
-    """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file."""
+def schema(policy: Optional[str] = typer.Option(None, "--policy", metavar="KIND", help="The schema of a kind of policy file instead: ruleset, payer, cases, muscles, code-groups, substances, table-source, icd10cm-releases-source, icd10cm-changes or payer-map.")):
+    """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file
+    (the files in policies/schema/, which every policy file names on its first line)."""
     if policy is None:
         from solver.encounter import Encounter
         typer.echo(json.dumps(Encounter.model_json_schema(), indent=2))
         return
-    from solver.policy_model import POLICY_FILE_MODELS, policy_schema
+    from solver.families import load_families
+    from solver.paths import KB_DIR
+    from solver.policy_schema import POLICY_FILE_MODELS, schema_text
+    from solver.yamltext import read_policy_yaml
     if policy not in POLICY_FILE_MODELS:
         _fail([Problem("(command line)", "--policy", f"unknown kind {policy!r}; use one of {sorted(POLICY_FILE_MODELS)}")])
-    typer.echo(json.dumps(policy_schema(policy), indent=2))
+    problems: list[Problem] = []
+    families = load_families(KB_DIR, read_policy_yaml, problems).specs
+    if problems:
+        _fail(problems)
+    sys.stdout.write(schema_text(policy, families))
 
 
 @app.command("test")
