@@ -259,6 +259,8 @@ def schema(policy: Optional[str] = typer.Option(None, "--policy", metavar="KIND"
 
 @app.command("test")
 def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", help="A cases file or folder (default: every *.cases.yaml under the policies)."),
+               coverage: bool = typer.Option(False, "--coverage", help="Also report, per payer, which rules the cases exercise as the deciding rule and which no case reaches."),
+               fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
                policies: Optional[Path] = _policies_option()):
     """Run the YAML cases that sit next to the policy files."""
     from solver.casetest import find_case_files, run_cases
@@ -267,11 +269,24 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
     files = find_case_files(path or engine.policies.root)
     if not files:
         _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
+    runs: list = []
     try:
-        failures, total = run_cases(engine, files, err)
+        failures, total = run_cases(engine, files, err, runs)
     except PayerkbError as exc:
         _fail(exc.problems)
-    typer.echo(f"{total - failures} passed, {failures} failed")
+    report = None
+    if coverage:
+        from solver.case_coverage import coverage_report, coverage_text
+        report = coverage_report(engine.policies, runs)
+    if fmt is Format.json:
+        out = {"passed": total - failures, "failed": failures}
+        if report is not None:
+            out["coverage"] = report
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        if report is not None:
+            typer.echo(coverage_text(report))
+        typer.echo(f"{total - failures} passed, {failures} failed")
     raise typer.Exit(1 if failures else 0)
 
 
