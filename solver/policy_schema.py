@@ -22,6 +22,7 @@ from solver.formats.payer_map import PayerMapFile
 from solver.icd10cm_data import ChangesFile, ReleasesSource
 from solver.policy_model import CaseFile, MuscleTable, Payer, RuleSet
 from solver.table_model import CodeGroupsFile, SourceFile, SubstancesFile
+from solver.verify.space import Space
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = "schema"  # under the policies folder
@@ -30,7 +31,7 @@ HEADER = "# yaml-language-server: $schema="
 POLICY_FILE_MODELS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSet, "payer": Payer, "cases": CaseFile, "muscles": MuscleTable, "code-groups": CodeGroupsFile,
     "substances": SubstancesFile, "table-source": SourceFile, "icd10cm-releases-source": ReleasesSource,
-    "icd10cm-changes": ChangesFile, "payer-map": PayerMapFile,
+    "icd10cm-changes": ChangesFile, "payer-map": PayerMapFile, "space": Space,
 }
 TITLES = {
     "ruleset": "payerkb rule set (policies/rulesets/*.yaml)",
@@ -43,6 +44,7 @@ TITLES = {
     "icd10cm-releases-source": "payerkb ICD-10-CM releases held (policies/tables/icd10cm-releases.source.yaml)",
     "icd10cm-changes": "payerkb dated ICD-10-CM changes (policies/tables/icd10cm-changes.yaml)",
     "payer-map": "payerkb payer map (policies/payer-map.yaml)",
+    "space": "payerkb bounded encounter space of verify and policy diff --witness (policies/verify/space.yaml)",
 }
 
 
@@ -56,6 +58,8 @@ def kind_of(relative: str) -> str | None:
         return "cases"
     if path == "payer-map.yaml":
         return "payer-map"
+    if path == "verify/space.yaml":
+        return "space"
     folder = path.rsplit("/", 1)[0] if "/" in path else ""
     if folder == "rulesets":
         return "ruleset"
@@ -91,6 +95,8 @@ def policy_schema(kind: str, families: dict | None = None) -> dict:
         _partial_encounters(schema)
     if kind == "ruleset" and families:
         _family_params(schema, families)
+    if kind == "space":
+        schema["properties"].pop("file", None)  # the loader's own record of where the file was read
     return {"$schema": DIALECT, "$id": f"urn:payerkb:policy-schema:{kind}", "title": TITLES[kind],
             **{k: v for k, v in schema.items() if k != "title"}}
 

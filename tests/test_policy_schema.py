@@ -65,6 +65,7 @@ def test_the_kinds_of_files_are_told_by_their_place():
     assert kind_of("tables/mue-practitioner.source.yaml") == "table-source"
     assert kind_of("tables/icd10cm-releases.source.yaml") == "icd10cm-releases-source"
     assert kind_of("payer-map.yaml") == "payer-map"
+    assert kind_of("verify/space.yaml") == "space"
     assert kind_of("tables/mue-practitioner.csv") is None
 
 
