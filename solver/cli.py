@@ -190,15 +190,30 @@ def policy_show(
 @policy_app.command("diff")
 def policy_diff(
     base: Path = typer.Argument(..., metavar="OLD_POLICIES", help="The policies folder before the change (e.g. a checkout of main)."),
-    files: List[str] = typer.Argument(..., metavar="FILE...", help="Encounter files to answer under both (the cases' encounters work too)."),
+    files: Optional[List[str]] = typer.Argument(None, metavar="[FILE...]", help="Encounter files to answer under both (the cases' encounters work too); none with --witness."),
     changed: Optional[Path] = typer.Option(None, "--against", metavar="NEW_POLICIES", help="The policies folder after the change (default: the one in use)."),
+    witness: bool = typer.Option(False, "--witness", help="No corpus: search the bounded encounter space for encounters the two versions decide differently, per payer and date window, with a verdict."),
+    payer: Optional[str] = typer.Option(None, "--payer", metavar="PAYER", help="With --witness: this payer only (default: every payer)."),
+    date: Optional[str] = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="With --witness: only the date window holding this day, answered on it."),
+    limit: int = typer.Option(3, "--limit", min=1, max=20, metavar="N", help="With --witness: witnesses per direction and window, each with another pair of outcomes."),
     fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
     policies: Optional[Path] = _policies_option(),
 ):
-    """What a policy change does: answer the encounters under two policy folders and show what differs.
+    """What a policy change does: answer the encounters under two policy folders and show what differs; or,
+    with --witness, find the encounters that tell the two apart.
 
     A record not answered under either folder (it cannot be read, or names a payer one folder lacks) is
     listed with its problems, never counted as unchanged; then the exit code is 2."""
+    _set_policies(policies)
+    if witness:
+        from solver.cli_witness import witness_diff
+        if files:
+            _fail([Problem("(command line)", "FILE...", "--witness searches without encounter files; leave them out, or drop --witness")])
+        before, after = _engine(base), _engine(changed)
+        witness_diff(before, after, payer, _parse_date(date, "--date"), fmt is Format.json, limit, _fail)
+        return
+    if not files:
+        _fail([Problem("(command line)", "FILE...", "give the encounter files to answer under both folders, or --witness to search without them")])
     from solver.batch import Job, run
     from solver.compare import difference, not_answered
     _set_policies(policies)

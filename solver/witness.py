@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,17 @@ def _meaning(inst) -> tuple:
     return (r.id, r.family, r.category, r.severity, r.review, repr(sorted(inst.params.items(), key=lambda kv: kv[0])))
 
 
+def tables_digest(pol) -> str:
+    """The code tables of a policies folder, by file name and content (wherever the folder is)."""
+    h = hashlib.sha256()
+    for p in sorted((p for p in (pol.root / "tables").iterdir() if p.is_file()), key=lambda p: p.name):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def same_rules(old, new, payer: str, on: dt.date) -> bool:
-    """The two versions put rules of the same meaning in force that day, over the same tables and knowledge base."""
-    return (old.base_digest == new.base_digest
+    """The two versions put rules of the same meaning in force that day, over the same code tables."""
+    return (tables_digest(old) == tables_digest(new)
             and sorted(map(_meaning, old.in_force(payer, on))) == sorted(map(_meaning, new.in_force(payer, on))))
 
 
