@@ -249,9 +249,15 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
 
 
 def _least(ctl) -> list:
-    """The shown atoms of a model of least cost, or [] when there is none."""
+    """The shown atoms of a model of least cost, or [] when there is none. Whether there is one is asked first
+    with the optimization off (proving there is none is several times faster so), then the least is sought."""
     model: list = []
-    ctl.solve(on_model=lambda m: model.__setitem__(slice(None), m.symbols(shown=True)))
+    for mode in ("ignore", "opt"):
+        ctl.configuration.solve.opt_mode = mode
+        model.clear()
+        ctl.solve(on_model=lambda m: model.__setitem__(slice(None), m.symbols(shown=True)))
+        if not model:
+            break
     return model
 
 
