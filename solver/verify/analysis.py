@@ -263,9 +263,22 @@ def _passing(search: Search, keys: set[int]) -> dict[int, list]:
 
 
 def conflict_proposals(search: Search, sf: SpaceFacts) -> list[list]:
-    """Encounters (no claim submitted) whose searched claim keeps a coding error, facts tried false first."""
-    assume = [(Function("pick", [Function("claim")]), False), (Function("conflict_candidate"), True)]
-    return search.models(assume, limit=CONFLICT_PROPOSALS)
+    """Encounters (no claim submitted) whose searched claim keeps a coding error: for each rule of a coding
+    category, an encounter of fewest facts in which the searched claim breaks it."""
+    cats = set(sf.space.conflict_categories)
+    no_claim = (Function("pick", [Function("claim")]), False)
+    found: list[list] = []
+    seen: set = set()
+    for inst in sorted(sf.in_force, key=lambda i: i.id):
+        if inst.rule.category not in cats or inst.rule.severity != "error" or len(found) >= CONFLICT_PROPOSALS:
+            continue
+        m = search.least([no_claim, (Function("coding_error", [Number(inst.index)]), True)])
+        if m is not None:
+            key = frozenset(x for x in m if x.name == "pick")
+            if key not in seen:
+                seen.add(key)
+                found.append(m)
+    return found[:CONFLICT_PROPOSALS]
 
 
 def conflicts_found(sf: SpaceFacts, space: Space, checked: list) -> list[dict]:

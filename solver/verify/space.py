@@ -480,7 +480,7 @@ def decode(model_symbols, sf: SpaceFacts, id: str = "verify-witness") -> dict:
     enc["history"] = history
     if "claim" in by:
         lines = []
-        for kind, code in _line_kinds(by, procs):
+        for kind, code in _line_kinds(by, procs, proc_order):
             if kind in ("inj", "inj2"):
                 code = next((a[1] for a in by.get("line_code", []) if a[0] == kind), None)
             units = [a[1] for a in by.get("line_units", []) if a[0] == kind]
@@ -492,14 +492,14 @@ def decode(model_symbols, sf: SpaceFacts, id: str = "verify-witness") -> dict:
     return enc
 
 
-def _line_kinds(by: dict, procs: list[str]) -> list[tuple[str, str | None]]:
+def _line_kinds(by: dict, procs: list[str], proc_order: dict) -> list[tuple[str, str | None]]:
     """The claim's lines in order, as (kind, code): the injection line ("inj"), the E/M line ("em"), one line per
-    other procedure billed (its kind is its code)."""
+    other procedure billed, documented or not (its kind is its code), in the space's order of procedures."""
     kinds = {a[0] for a in by.get("line", [])}
     out: list[tuple[str, str | None]] = []
     out += [(k, None) for k in ("inj", "inj2") if k in kinds]
     em = by.get("em", [None])[0]
     if "em" in kinds and em:
         out.append(("em", em[0]))
-    out += [(c, c) for c in procs if c in kinds]
+    out += [(c, c) for c in sorted(kinds - {"inj", "inj2", "em"}, key=lambda c: proc_order.get(c, 99))]
     return out
