@@ -110,3 +110,32 @@ def test_verify_runs_on_every_shipped_payer_and_its_witnesses_behave_as_claimed(
     for f in report["masked"]:
         assert f["rule"] in f["witness"]["findings"]
     assert {f["rule"] for f in report["dead"]} <= {i.id for i in engine.policies.in_force(payer, DAY)}
+
+
+def test_a_rule_no_case_speaks_of_gets_case_stubs_whose_encounters_behave_as_stated(seeded):
+    engine, report = seeded
+    stubs = {(c["rule"], c["kind"]): c["case"] for c in report["generated_cases"]}
+    violates, passes = stubs[("seeded.exam-only", "violates")], stubs[("seeded.exam-only", "passes")]
+    for case, fires in ((violates, True), (passes, False)):
+        enc = {"id": "stub", **case["encounter"]}
+        assert ("seeded.exam-only" in _rules(_check(engine, enc))) is fires
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_the_verify_command_answers_json_with_witnesses_and_rejects_an_unknown_payer_and_a_bad_space(tmp_path):
+    r = _cli("verify", "cigna", "--date", "2024-06-10", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["payer"] == "cigna" and out["rules"] > 20 and "timings" in out
+    for f in out["subsumed"]:
+        assert f["citations"] and f["witness"]["encounter"]["payer"] == "cigna"
+    r = _cli("verify", "nobody", "--date", "2024-06-10")
+    assert r.returncode == 2 and "unknown payer 'nobody'" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "space.yaml"
+    bad.write_text("version: 1\ninjections: {max: 0}\n", encoding="utf-8")
+    r = _cli("verify", "cigna", "--date", "2024-06-10", "--space", bad)
+    assert r.returncode == 2 and f"{bad}: injections.max" in r.stderr and "Traceback" not in r.stderr
