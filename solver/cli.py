@@ -408,6 +408,11 @@ def _plain_help(cmd) -> None:
         _plain_help(sub)
 
 
+from solver.cli_verify import verify as _verify  # noqa: E402 - its module reads this one's helpers
+
+app.command("verify")(_verify)
+
+
 def main():
     command = typer.main.get_command(app)
     _plain_help(command)

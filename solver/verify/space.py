@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import clingo
+from clingo import ast as clingo_ast
 from clingo import Function, Number, String, Symbol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -87,6 +88,7 @@ class Space(_Strict):
     documentation: _Documentation
     claim: _Claim
     conflict_categories: list[str] = []
+    not_searched: dict[str, str] = {}  # family -> why the space holds no encounter it speaks of
     file: str = ""
 
 
@@ -135,6 +137,13 @@ def _check(space: Space, pol: Policies, file: str) -> None:
         for i, code in enumerate(getattr(space.diagnoses, what.split(".")[1])):
             if not pol.codeset.known(code):
                 problems.append(Problem(file, f"{what}.{i}", f"{code!r} is not an ICD-10-CM code of any release held"))
+    from solver.policy_model import CATEGORIES
+    for i, c in enumerate(space.conflict_categories):
+        if c not in CATEGORIES:
+            problems.append(Problem(file, f"conflict_categories.{i}", f"unknown category; use one of {list(CATEGORIES)}"))
+    for fam in space.not_searched:
+        if fam not in pol.families:
+            problems.append(Problem(file, f"not_searched.{fam}", f"unknown rule family; the families are in kb/families.yaml"))
     for i, u in enumerate(space.claim.units):
         if not 1 <= u <= 999:
             problems.append(Problem(file, f"claim.units.{i}", "units are 1 to 999"))
@@ -158,6 +167,7 @@ class SpaceFacts:
     relief: list[tuple[int, int]] = field(default_factory=list)
     therapy_weeks: list[int] = field(default_factory=list)
     procedures: list[str] = field(default_factory=list)
+    modifiers: list[str] = field(default_factory=list)
 
     def frame(self) -> Encounter:
         """The encounter whose facts fix key 0 (payer, date, rules in force); the space adds the rest."""
@@ -175,7 +185,7 @@ class SpaceFacts:
                 "therapy_weeks": self.therapy_weeks, "prior_relief": [list(r) for r in self.relief],
                 "documentation": s.documentation.elements,
                 "claim": {"shapes": ["none", "lines for the documented services, any code, units, modifiers, pointers"],
-                          "units": s.claim.units, "modifiers": s.claim.modifiers, "max_modifiers": s.claim.max_modifiers}}
+                          "units": s.claim.units, "modifiers": self.modifiers, "max_modifiers": s.claim.max_modifiers}}
 
 
 def _plusminus(values) -> list[int]:
@@ -193,6 +203,19 @@ def _diagnosis_lists(in_force: list[RuleInstance]) -> list[tuple[tuple, list[str
                 for region, codes in value.items():
                     out.append(((inst.id, region), list(codes)))
     return out
+
+
+def _modifiers(pol: Policies, in_force: list[RuleInstance], space: Space) -> list[str]:
+    """The declared modifiers, then every modifier the rules in force name (a modifier, or one of a modifier group)."""
+    out = list(space.claim.modifiers)
+    for inst in in_force:
+        types = {n.rstrip("?"): t for n, t in (pol.families[inst.rule.family].get("params") or {}).items()}
+        for name, value in inst.params.items():
+            if types.get(name) == "modifier":
+                out.append(value)
+            elif types.get(name) == "modifier_group":
+                out += pol.tables.modifier_groups.get(value, [])
+    return list(dict.fromkeys(out))
 
 
 def diagnosis_classes(pol: Policies, in_force: list[RuleInstance], on: dt.date, space: Space) -> list[tuple[str, str, str]]:
@@ -301,12 +324,22 @@ def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = No
     for p, w in sf.relief:
         f("sp_relief", p, w)
     # claims
+    from solver.policy_model import CATEGORIES
+    for i, c in enumerate(space.conflict_categories):
+        if c not in CATEGORIES:
+            problems.append(Problem(file, f"conflict_categories.{i}", f"unknown category; use one of {list(CATEGORIES)}"))
+    for fam in space.not_searched:
+        if fam not in pol.families:
+            problems.append(Problem(file, f"not_searched.{fam}", f"unknown rule family; the families are in kb/families.yaml"))
     for i, u in enumerate(space.claim.units):
         f("sp_units", u, i)
-    for m in space.claim.modifiers:
+    sf.modifiers = _modifiers(pol, in_force, space)
+    for m in sf.modifiers:
         f("sp_modifier", m)
     f("sp_max", Function("modifiers"), space.claim.max_modifiers)
     f("sp_max", Function("pointers"), 4)
+    for c in space.conflict_categories:
+        f("sp_conflict_category", c)
     return sf
 
 
@@ -322,14 +355,43 @@ def _tables(pol: Policies):
 
 
 def control(engine, sf: SpaceFacts, extra: tuple[Path, ...] = (), options: list[str] | None = None,
-            messages: list[str] | None = None) -> clingo.Control:
+            messages: list[str] | None = None, lean: bool = True) -> clingo.Control:
     """A Control with the knowledge base for the frame encounter (key 0), kb/search/space.lp and the extra
-    programs, the space's facts and the code-table rows of the space's codes; not grounded."""
-    ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages)
+    programs, the space's facts and the code-table rows of the space's codes; not grounded.
+
+    lean: without the check's optimization statements and #show, and without the rules that derive evidence/5
+    and detail/6 (a finding's wording): the search asks only which rules fire; the real check of a witness gives
+    the wording. That halves the ground program."""
+    if lean:
+        parts = getattr(engine, "_parts", None)
+        saved = parts
+        if parts is not None:
+            engine._parts = [(name, [st for st in stmts if not _wording(st)]) for name, stmts in parts]
+    try:
+        ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages)
+    finally:
+        if lean and saved is not None:
+            engine._parts = saved
     with ctl.backend() as backend:
         for sym in _tables(engine.policies).for_codes(sf.codes) + sf.symbols:
             backend.add_rule([backend.add_atom(sym)])
     return ctl
+
+
+_DROPPED = {"evidence", "detail"}
+
+
+def _wording(stmt) -> bool:
+    """A statement the search does not need: an optimization or #show statement, a rule deriving evidence or detail."""
+    t = stmt.ast_type
+    if t in (clingo_ast.ASTType.Minimize, clingo_ast.ASTType.ShowSignature, clingo_ast.ASTType.ShowTerm):
+        return True
+    if t == clingo_ast.ASTType.Rule:
+        head = stmt.head
+        if head.ast_type == clingo_ast.ASTType.Literal and head.atom.ast_type == clingo_ast.ASTType.SymbolicAtom:
+            sym = head.atom.symbol
+            return sym.ast_type == clingo_ast.ASTType.Function and sym.name in _DROPPED
+    return False
 
 
 # --- from a model to an encounter --------------------------------------------------------------------------
@@ -418,8 +480,8 @@ def decode(model_symbols, sf: SpaceFacts, id: str = "verify-witness") -> dict:
     enc["history"] = history
     if "claim" in by:
         lines = []
-        for kind, code in _line_kinds(by, procs):
-            if kind == "inj":
+        for kind, code in _line_kinds(by, procs, proc_order):
+            if kind in ("inj", "inj2"):
                 code = next((a[1] for a in by.get("line_code", []) if a[0] == kind), None)
             units = [a[1] for a in by.get("line_units", []) if a[0] == kind]
             mods = sorted(a[1] for a in by.get("line_mod", []) if a[0] == kind)
@@ -430,15 +492,14 @@ def decode(model_symbols, sf: SpaceFacts, id: str = "verify-witness") -> dict:
     return enc
 
 
-def _line_kinds(by: dict, procs: list[str]) -> list[tuple[str, str | None]]:
+def _line_kinds(by: dict, procs: list[str], proc_order: dict) -> list[tuple[str, str | None]]:
     """The claim's lines in order, as (kind, code): the injection line ("inj"), the E/M line ("em"), one line per
-    other procedure billed (its kind is its code)."""
+    other procedure billed, documented or not (its kind is its code), in the space's order of procedures."""
     kinds = {a[0] for a in by.get("line", [])}
     out: list[tuple[str, str | None]] = []
-    if "inj" in kinds:
-        out.append(("inj", None))
+    out += [(k, None) for k in ("inj", "inj2") if k in kinds]
     em = by.get("em", [None])[0]
     if "em" in kinds and em:
         out.append(("em", em[0]))
-    out += [(c, c) for c in procs if c in kinds]
+    out += [(c, c) for c in sorted(kinds - {"inj", "inj2", "em"}, key=lambda c: proc_order.get(c, 99))]
     return out
