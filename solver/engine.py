@@ -103,14 +103,12 @@ class Engine:
         return out
 
     def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
-                messages: list[str] | None = None, weak: bool = True) -> tuple[clingo.Control, list[EncounterFacts]]:
+                messages: list[str] | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
         """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
         these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
 
         The search programs (what-if, verify, policy diff) start from this, add their own choices and goals and
-        solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra.
-        weak=False leaves out the knowledge base's weak constraints (the check's preferences among candidate
-        claims), for a search that optimizes only its own goal."""
+        solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra."""
         sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
@@ -127,8 +125,7 @@ class Engine:
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
-                    if weak or stmt.ast_type != clingo_ast.ASTType.Minimize:
-                        builder.add(stmt)
+                    builder.add(stmt)
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)

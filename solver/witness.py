@@ -30,7 +30,7 @@ from clingo import ast as clingo_ast
 from solver.case_coverage import deciding_rules
 from solver.encounter import Encounter
 from solver.engine import Engine, _parsed
-from solver.facts import rule_facts, table_facts
+from solver.facts import rule_facts
 from solver.icd10cm_data import ICD10_START
 from solver.paths import KB_DIR
 from solver.verify import space as sp
@@ -99,16 +99,6 @@ def same_rules(old, new, payer: str, on: dt.date) -> bool:
             and sorted(map(_meaning, old.in_force(payer, on))) == sorted(map(_meaning, new.in_force(payer, on))))
 
 
-_TABLE_FACTS: dict[int, tuple] = {}
-
-
-def _tables(pol):
-    got = _TABLE_FACTS.get(id(pol))
-    if got is None or got[0] is not pol:
-        got = _TABLE_FACTS[id(pol)] = (pol, table_facts(pol))
-    return got[1]
-
-
 def _both_space(old: Engine, new: Engine, payer: str, on: dt.date, space) -> sp.SpaceFacts:
     """The space for the rules of both versions in force that day (the diagnosis classes of both versions'
     lists, the distances of both versions' windows, their thresholds), over OLD's tables."""
@@ -124,7 +114,9 @@ def _shifted(sym: clingo.Symbol, off: int) -> clingo.Symbol:
 def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: list[str] | None = None):
     """The program holding both versions over the space (not grounded): (ctl, space facts, NEW's key offset)."""
     sf = _both_space(old, new, payer, on, space)
-    ctl, _facts = old.control([sf.frame()], extra=(sp.SPACE_LP, OUTCOME_LP, WITNESS_LP), options=OPTIONS, messages=messages, weak=False)
+    # lean: without the check's preferences among candidate claims and the wording of findings (the real
+    # checks of a witness give both)
+    ctl = sp.control(old, sf, extra=(OUTCOME_LP, WITNESS_LP), options=OPTIONS, messages=messages, lean=True)
     off = len(old.policies.instances)
     new_in_force = new.policies.in_force(payer, on)
     have = {old.policies.families[i.rule.family]["file"] for i in old.policies.in_force(payer, on)}
@@ -133,12 +125,11 @@ def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: li
         with clingo_ast.ProgramBuilder(ctl) as builder:
             for name in missing:
                 for stmt in _parsed(new.kb_dir / "families" / name):
-                    builder.add(stmt)
+                    if not sp._wording(stmt):
+                        builder.add(stmt)
     with ctl.backend() as backend:
         def add(sym):
             backend.add_rule([backend.add_atom(sym)])
-        for sym in _tables(old.policies).for_codes(sf.codes) + sf.symbols:
-            add(sym)
         for inst in new_in_force:
             for sym in rule_facts(new.policies, inst):
                 add(_shifted(sym, off))
