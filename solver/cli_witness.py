@@ -45,6 +45,9 @@ def text(report: dict) -> str:
             extra = f"; {w['refuted']} candidate(s) refuted by the checks" if w["refuted"] else ""
             note = f" ({w['note']})" if w.get("note") else ""
             lines.append(f"  {_span(w)}, answered on {w['date']}: {w['verdict']}{note}{extra}")
+            ch = w.get("changed_rules") or {}
+            if ch.get("old") or ch.get("new"):
+                lines.append(f"    rules as OLD has them: {', '.join(ch['old']) or '(none)'}; as NEW has them: {', '.join(ch['new']) or '(none)'}")
             for x in w["witnesses"]:
                 lines.append(f"    {x['outcome']['from']} -> {x['outcome']['to']} ({x['direction']}; a witness of {x['cost']} facts)")
                 lines.append(f"      OLD: {clean(_rules(x['old']))}")

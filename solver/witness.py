@@ -165,6 +165,7 @@ class Search:
     complete: dict = field(default_factory=lambda: {d: True for d in DIRECTIONS})
     seconds: float = 0.0
     note: str | None = None
+    changed: dict = field(default_factory=lambda: {"old": [], "new": []})  # rule ids in force in one version alone
 
     def verdict(self) -> str:
         found = {w["direction"] for w in self.witnesses}
@@ -194,6 +195,14 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
         out.note = "the same rules are in force under both versions"
         out.seconds = time.perf_counter() - t0
         return out
+    old_rules, new_rules = old.policies.in_force(payer, window.date), new.policies.in_force(payer, window.date)
+    off = len(old.policies.instances)
+    keys = _changed(old_rules, new_rules, off)
+    out.changed = {"old": sorted({old.policies.instances[k].id for k in keys if k < off}),
+                   "new": sorted({new.policies.instances[k - off].id for k in keys if k >= off})}
+    if tables_digest(old.policies) != tables_digest(new.policies):
+        out.note = ("the code tables differ: the search answers both versions over OLD's tables, and each witness "
+                    "is confirmed under each folder's own")
     messages: list[str] = []
     ctl, sf, off = build(old, new, payer, window.date, space, messages)
     ctl.ground([("base", [])])
@@ -276,7 +285,7 @@ def diff(old: Engine, new: Engine, payers: list[str] | None = None, on: dt.date 
         rows = []
         for w in windows(old.policies, new.policies, pid, on):
             s = search_window(old, new, pid, w, space, limit)
-            rows.append({**w.as_dict(), "verdict": s.verdict(), "witnesses": s.witnesses, "refuted": s.refuted,
+            rows.append({**w.as_dict(), "verdict": s.verdict(), "changed_rules": s.changed, "witnesses": s.witnesses, "refuted": s.refuted,
                          "complete": all(s.complete.values()), "seconds": round(s.seconds, 3),
                          **({"note": s.note} if s.note else {})})
         verdicts = {r["verdict"] for r in rows}

@@ -67,6 +67,7 @@ def test_a_lower_limit_and_a_rule_dropped_make_the_new_version_incomparable_with
     assert payer["payer"] == PAYER and payer["verdict"] == "incomparable"
     (window,) = payer["windows"]
     assert window["date"] == DAY and window["verdict"] == "incomparable" and window["complete"] is True
+    assert window["changed_rules"] == {"old": ["commercial.frequency", "commercial.injection-record"], "new": ["commercial.frequency"]}
     by = {w["direction"]: w for w in window["witnesses"]}
     assert set(by) == {"stricter", "looser"}
     stricter, looser = by["stricter"], by["looser"]
@@ -136,3 +137,24 @@ def test_witness_mode_takes_no_files_and_knows_its_payers(changed, tmp_path):
     assert r.returncode == 2 and "--payer: unknown payer 'nobody'" in r.stderr
     r = _cli("policy", "diff", POLICIES_DIR)
     assert r.returncode == 2 and "give the encounter files" in r.stderr
+
+
+def test_the_search_keeps_clingo_silent_and_holds_both_versions_under_distinct_keys(changed):
+    import datetime as dt
+
+    from solver.engine import Engine
+    from solver import witness
+    from solver.verify import space as sp
+    old, new = Engine(), Engine(policies_dir=changed)
+    day = dt.date.fromisoformat(DAY)
+    msgs: list[str] = []
+    ctl, _sf, off = witness.build(old, new, PAYER, day, sp.load_space(sp.SPACE_FILE, new.policies), msgs)
+    ctl.ground([("base", [])])
+    names = {(a.symbol.arguments[0].number, a.symbol.arguments[2].string) for a in ctl.symbolic_atoms.by_signature("rule_name", 4)}
+    assert (old.policies.in_force(PAYER, day)[0].index, old.policies.in_force(PAYER, day)[0].id) in names
+    assert any(k >= off and rid == "commercial.frequency" for k, rid in names)
+    assert not any(k >= off and rid == "commercial.injection-record" for k, rid in names)
+    s = witness.search_window(old, new, PAYER, witness.windows(old.policies, new.policies, PAYER, day)[0],
+                              sp.load_space(sp.SPACE_FILE, new.policies), limit=1)
+    assert s.verdict() == "incomparable"
+    assert msgs == [] and old.messages == [] and new.messages == []
