@@ -176,7 +176,7 @@ class Search:
         return "equivalent" if all(self.complete.values()) else "undecided"
 
 
-def _side(engine: Engine, result: dict) -> dict:
+def _side(result: dict) -> dict:
     rules = deciding_rules(result)
     return {"outcome": result["outcome"],
             "claim": result.get("claim", []),
@@ -188,7 +188,8 @@ def _side(engine: Engine, result: dict) -> dict:
 def search_window(old: Engine, new: Engine, payer: str, window: Window, space, limit: int = 3,
                   max_refuted: int = 25) -> Search:
     """The witnesses of one payer and window: per direction up to `limit` confirmed ones (each with another pair
-    of outcomes), least cost first; a direction whose search refuted `max_refuted` candidates is incomplete."""
+    of outcomes), least cost first; a direction whose search met `max_refuted` candidates refuted (or showing a
+    pair of outcomes shown already) before any witness is incomplete."""
     t0 = time.perf_counter()
     out = Search(window)
     if same_rules(old.policies, new.policies, payer, window.date):
@@ -214,7 +215,7 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
         for d in DIRECTIONS:
             ctl.assign_external(Function("dir", [Function(d)]), d == direction)
         found = refuted = 0
-        while found < limit:
+        while found < limit and refuted < max_refuted:
             model = _least(ctl)
             if not model:
                 break
@@ -229,11 +230,9 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
             if real is None:
                 refuted += 1
                 out.refuted += 1
-                if refuted >= max_refuted:
-                    out.complete[direction] = found > 0
-                    break
                 continue
-            if pair in seen_pairs:
+            if pair in seen_pairs:  # a real difference shown already: it counts toward the cap of this direction
+                refuted += 1
                 continue
             seen_pairs.add(pair)
             with ctl.backend() as backend:  # the next witness shows another pair of outcomes
@@ -241,9 +240,11 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
                 if None not in lits:
                     backend.add_rule([], lits)
             out.witnesses.append({"direction": real, "outcome": {"from": pair[0], "to": pair[1]}, "witness": enc_dict,
-                                  "cost": _cost(model), "old": _side(old, before), "new": _side(new, after)})
+                                  "cost": _cost(model), "old": _side(before), "new": _side(after)})
             if real == direction:
                 found += 1
+        if refuted >= max_refuted and found == 0:
+            out.complete[direction] = False  # no witness, and no proof that there is none
     out.seconds = time.perf_counter() - t0
     return out
 
