@@ -126,7 +126,8 @@ class ResidentEngine:
             if lits is None:
                 return None
             shown = prog.solve(lits)
-            atoms = [decode_symbol(s, coded.decode) for s in shown]
+            # two renamed values may stand for one value (two earlier sessions on one day): one atom, as in the reference
+            atoms = list(dict.fromkeys(decode_symbol(s, coded.decode) for s in shown))
             return build_result(ref.policies, enc, coded.ef, atoms)
         except Exception:  # noqa: BLE001 - the reference engine answers instead; the program is not trusted again
             try:

@@ -75,6 +75,23 @@ def domain(pol: Policies, shape: Shape) -> tuple[list[Symbol], list[Symbol]]:
     return placeholders, ext
 
 
+_STATEMENTS: dict[tuple[str, int], list] = {}
+
+
+def _external_statements(signatures: set[tuple[str, int]]) -> list:
+    """`#external p(V1,..,Vn) : r_dom_p(V1,..,Vn).` for each signature, parsed once (no encounter value in it)."""
+    out = []
+    for name, arity in sorted(signatures):
+        stmts = _STATEMENTS.get((name, arity))
+        if stmts is None:
+            args = ",".join(f"V{i}" for i in range(arity))
+            stmts = _STATEMENTS[(name, arity)] = []
+            clingo.ast.parse_string(f"#external {name}({args}) : r_dom_{name}({args}).", stmts.append)
+            stmts[:] = [s for s in stmts if s.ast_type != clingo.ast.ASTType.Program]
+        out += stmts
+    return out
+
+
 class ShapeProgram:
     """A grounded program of one shape; solve(true externals) -> the shown atoms of the optimum."""
 
@@ -106,11 +123,18 @@ class ShapeProgram:
                 backend.add_rule([backend.add_atom(Function(name, [E, *args]))])
             for sym in placeholders:
                 backend.add_rule([backend.add_atom(sym)])
+            # The externals are declared by the grounder (`#external p(X) : r_dom_p(X).`, _EXTERNALS), over domain
+            # facts given through the backend: externals added through the backend itself are not seen as
+            # open by the grounder's aggregates (a count over them grounds only some of its values).
             for sym in ext:
-                atom = backend.add_atom(sym)
-                backend.add_external(atom, clingo.TruthValue.False_)
-                self.atoms[sym] = atom
+                backend.add_rule([backend.add_atom(Function("r_dom_" + sym.name, sym.arguments))])
+        with clingo.ast.ProgramBuilder(ctl) as builder:
+            for stmt in _external_statements({(s.name, len(s.arguments)) for s in ext}):
+                builder.add(stmt)
         ctl.ground([("base", [])])
+        atoms = ctl.symbolic_atoms
+        for sym in ext:
+            self.atoms[sym] = atoms[sym].literal
         self.true: set[int] = set()
         self.build_seconds = time.perf_counter() - t0
 
