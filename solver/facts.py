@@ -155,14 +155,19 @@ def _classes(terms: tuple, substance: str) -> list[str]:
     return found or ["other"]
 
 
-def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
-    """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding)."""
+def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) -> EncounterFacts:
+    """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding).
+    raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
     ef = EncounterFacts(key)
     E = Number(key)
     add = ef.symbols.append
 
-    def f(name, *args):
-        add(Function(name, [E, *map(_sym, args)]))
+    if raw:
+        def f(name, *args):
+            add((name, args))
+    else:
+        def f(name, *args):
+            add(Function(name, [E, *map(_sym, args)]))
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:

@@ -13,6 +13,7 @@ import clingo
 import clingo.ast
 from clingo import Function, Number, String, Symbol
 
+from solver.facts import _sym
 from solver.param_types import DOCUMENTATION_ELEMENTS
 from solver.policy import Policies
 from solver.resident.shape import R_PCT, R_TEXT, R_WKS, Shape, known_modifiers, r_day, r_dx, r_gap, r_mod, r_mu, r_plus
@@ -24,17 +25,17 @@ INJECTION_ELEMENTS = ("muscle", "substance", "dose")
 DIAGNOSIS_STATUSES = ("billable", "header", "invalid")
 
 
-def domain(pol: Policies, shape: Shape) -> tuple[list[Symbol], list[Symbol]]:
-    """(placeholder facts, external atoms) of a shape's program, encounter key 0."""
-    E = Number(0)
+def domain(pol: Policies, shape: Shape) -> tuple[list[tuple], list[tuple]]:
+    """(placeholder facts, external atoms) of a shape's program, as (name, args) without the encounter key:
+    the form of solver.resident.shape.encode's true externals."""
 
     def a(name, *args):
-        return Function(name, [E, *[x if isinstance(x, Symbol) else (Number(x) if isinstance(x, int) else String(x)) for x in args]])
+        return (name, args)
 
     th = thresholds(pol, shape.set_id)
     facts = {n: [x for m, x in shape.facts if m == n] for n in ("slot", "claim_line")}
     slots = [x[0] for x in facts["slot"]]
-    lines = [x[0].number for x in facts["claim_line"]]
+    lines = [x[0] for x in facts["claim_line"]]
     inj_slots = [s for s in slots if s.name in ("tpi", "dry_needling") and not s.arguments]
     regions = sorted({m.get("region") for m in pol.vocabulary.muscles.values() if m.get("region")})
     classes = [c for c, _ in pol.tables.substance_terms_key] + ["other"]
@@ -103,7 +104,7 @@ class ShapeProgram:
         self.messages: list[str] = []
         ctl = self.ctl = clingo.Control(SOLVER_OPTIONS, logger=lambda _c, m: self.messages.append(m.strip()), message_limit=5)
         members = pol.set_members(shape.set_id)
-        codes = {x[1].string for n, x in shape.facts if n in ("slot_code", "claim_line")}
+        codes = {x[1] for n, x in shape.facts if n in ("slot_code", "claim_line")}
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
         files = {engine._family_file[pol.instances[k].rule.family] for k in members}
         with clingo.ast.ProgramBuilder(ctl) as builder:  # the reference engine's parts, as it replays them
@@ -114,31 +115,33 @@ class ShapeProgram:
                     builder.add(stmt)
         placeholders, ext = domain(pol, shape)
         E = Number(0)
-        self.atoms: dict[Symbol, int] = {}
+        self.atoms: dict[tuple, int] = {}
+
+        def mk(name, args):
+            return Function(name, [E, *map(_sym, args)])
+
         with ctl.backend() as backend:
             shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rule_facts[k]]
             for sym in shared + engine._set_facts(shape.set_id):
                 backend.add_rule([backend.add_atom(sym)])
-            for name, args in shape.facts:
-                backend.add_rule([backend.add_atom(Function(name, [E, *args]))])
-            for sym in placeholders:
-                backend.add_rule([backend.add_atom(sym)])
+            for name, args in shape.facts + tuple(placeholders):
+                backend.add_rule([backend.add_atom(mk(name, args))])
             # The externals are declared by the grounder (`#external p(X) : r_dom_p(X).`, _EXTERNALS), over domain
             # facts given through the backend: externals added through the backend itself are not seen as
             # open by the grounder's aggregates (a count over them grounds only some of its values).
-            for sym in ext:
-                backend.add_rule([backend.add_atom(Function("r_dom_" + sym.name, sym.arguments))])
+            for name, args in ext:
+                backend.add_rule([backend.add_atom(mk("r_dom_" + name, args))])
         with clingo.ast.ProgramBuilder(ctl) as builder:
-            for stmt in _external_statements({(s.name, len(s.arguments)) for s in ext}):
+            for stmt in _external_statements({(name, len(args) + 1) for name, args in ext}):
                 builder.add(stmt)
         ctl.ground([("base", [])])
         atoms = ctl.symbolic_atoms
-        for sym in ext:
-            self.atoms[sym] = atoms[sym].literal
+        for name, args in ext:
+            self.atoms[(name, args)] = atoms[mk(name, args)].literal
         self.true: set[int] = set()
         self.build_seconds = time.perf_counter() - t0
 
-    def literals(self, true: list[Symbol]) -> set[int] | None:
+    def literals(self, true: list[tuple]) -> set[int] | None:
         """The program atoms of the externals to make true; None when one is outside the domain."""
         atoms = self.atoms
         out = set()

@@ -21,11 +21,12 @@ uncertain diagnosis status, whose note is evidence text), has no shape: the refe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from clingo import Function, Number, String, Symbol, SymbolType
 
 from solver.encounter import Encounter
-from solver.facts import EncounterFacts, encounter_facts
+from solver.facts import EncounterFacts, _sym, encounter_facts
 from solver.policy import Policies
 
 INJECTION_BUCKETS = (6, 12)
@@ -50,26 +51,32 @@ R_PCT = Function("r_pct")
 R_WKS = Function("r_wks")
 
 
+@lru_cache(maxsize=None)
 def r_dx(i: int) -> Symbol:
     return Function("r_dx", [Number(i)])
 
 
+@lru_cache(maxsize=None)
 def r_mu(k: int) -> Symbol:
     return Function("r_mu", [Number(k)])
 
 
+@lru_cache(maxsize=None)
 def r_mod(k: int) -> Symbol:
     return Function("r_mod", [Number(k)])
 
 
+@lru_cache(maxsize=None)
 def r_day(j: int) -> Symbol:
     return Function("r_day", [Number(j)])
 
 
+@lru_cache(maxsize=None)
 def r_gap(j: int) -> Symbol:
     return Function("r_gap", [Number(j)])
 
 
+@lru_cache(maxsize=None)
 def r_plus(j: int, n: int) -> Symbol:
     return Function("r_plus", [Number(j), Number(n)])
 
@@ -79,7 +86,7 @@ class Shape:
     """What a program is grounded for: hashable, equal for encounters that share a program."""
 
     set_id: int
-    facts: tuple  # shape facts, without the encounter key: (name, args)
+    facts: tuple  # shape facts, without the encounter key: (name, args of Python values and slot symbols)
     injections: int  # bucket of injection positions
     diagnoses: int  # bucket of diagnosis positions (codes in play)
     history: int  # bucket of earlier-session positions
@@ -92,8 +99,8 @@ class Encoded:
     """One encounter for the resident engine: its shape, the externals true for it, how to decode."""
 
     shape: Shape
-    true: list[Symbol]  # external atoms (encounter key 0) to assign true
-    decode: dict[Symbol, Symbol]  # renamed value -> the encounter's own
+    true: list[tuple]  # externals to assign true, as (name, args) without the encounter key
+    decode: dict[Symbol, object]  # renamed value -> the encounter's own (a Python value or a symbol)
     ef: EncounterFacts = field(repr=False)
 
 
@@ -117,12 +124,15 @@ def known_modifiers(pol: Policies) -> frozenset:
 
 
 def encode(pol: Policies, enc: Encounter) -> Encoded | None:
-    """The shape, true externals and decoding of an encounter; None when it has no shape (reference engine)."""
+    """The shape, true externals and decoding of an encounter; None when it has no shape (reference engine).
+
+    Facts are (name, args) tuples of Python values and slot symbols (encounter_facts(raw=True)), the same
+    keys the program holds its externals by, so a warm check creates no clingo symbol before the solve."""
     n_inj = _bucket(len(enc.injections), INJECTION_BUCKETS)
     n_hist = _bucket(len(enc.history), HISTORY_BUCKETS)
     if n_inj is None or n_hist is None:
         return None
-    ef = encounter_facts(pol, enc, 0)
+    ef = encounter_facts(pol, enc, 0, raw=True)
     dx_codes = list(dict.fromkeys(enc.diagnoses + [d for line in enc.claim or [] for d in line.diagnoses]))
     n_dx = _bucket(len(dx_codes), DIAGNOSIS_BUCKETS)
     if n_dx is None:
@@ -131,78 +141,84 @@ def encode(pol: Policies, enc: Encounter) -> Encoded | None:
     known = known_modifiers(pol)
     muscles: dict[str, Symbol] = {}
     unknown_mods: dict[str, Symbol] = {}
-    decode: dict[Symbol, Symbol] = {}
+    decode: dict[Symbol, object] = {}
     shape_facts, true = [], []
     history_codes: set[str] = set()
-    E = Number(0)
-    for sym in ef.symbols:
-        name = sym.name
-        args = sym.arguments[1:]
+    set_id = None
+    for name, args in ef.symbols:
         if name in SHAPE_PREDICATES:
-            shape_facts.append((name, tuple(args)))
+            shape_facts.append((name, args))
+            if name == "encounter_rules":
+                set_id = args[0]
             continue
         if name in UNREAD_PREDICATES:
             continue
         if name in PLACEHOLDER_PREDICATES:
-            j = args[0].number
             if name == "prior_session_date":
-                decode[r_day(j)] = args[1]
+                decode[r_day(args[0])] = args[1]
             elif name == "prior_session_gap":
-                decode[r_gap(j)] = args[1]
+                decode[r_gap(args[0])] = args[1]
             else:
-                decode[r_plus(j, args[1].number)] = args[2]
+                decode[r_plus(args[0], args[1])] = args[2]
             continue
         if name not in EXTERNAL_PREDICATES:
             return None  # e.g. diagnosis_uncertain/3: its note is evidence text
-        if name in ("diagnosis", "diagnosis_status", "diagnosis_in_list", "claim_diagnosis"):
-            pos = 0 if name in ("diagnosis", "diagnosis_status") else 1
-            args = [*args[:pos], dx[args[pos].string], *args[pos + 1:]]
+        if name == "diagnosis" or name == "diagnosis_status":
+            args = (dx[args[0]], *args[1:])
+        elif name == "diagnosis_in_list" or name == "claim_diagnosis":
+            args = (args[0], dx[args[1]])
         elif name == "diagnosis_excludes1":
-            if args[0].string not in dx or args[1].string not in dx:
+            if args[0] not in dx or args[1] not in dx:
                 return None
-            args = [dx[args[0].string], dx[args[1].string]]
+            args = (dx[args[0]], dx[args[1]])
         elif name == "diagnosis_supports_region":
-            args = [args[0], args[1], dx[args[2].string]]
+            args = (args[0], args[1], dx[args[2]])
         elif name == "injection_muscle":
-            m = args[1]
-            r = muscles.get(m.string)
+            r = muscles.get(args[1])
             if r is None:
-                r = muscles[m.string] = r_mu(len(muscles) + 1)
-                decode[r] = m
-            args = [args[0], r]
+                r = muscles[args[1]] = r_mu(len(muscles) + 1)
+                decode[r] = args[1]
+            args = (args[0], r)
         elif name == "injection_unnamed":
-            args = [args[0], R_TEXT]
+            args = (args[0], R_TEXT)
         elif name == "claim_modifier":
-            m = args[1]
-            if m.string not in known:
-                r = unknown_mods.get(m.string)
+            if args[1] not in known:
+                r = unknown_mods.get(args[1])
                 if r is None:
-                    r = unknown_mods[m.string] = r_mod(len(unknown_mods) + 1)
-                    decode[r] = m
-                args = [args[0], r]
+                    r = unknown_mods[args[1]] = r_mod(len(unknown_mods) + 1)
+                    decode[r] = args[1]
+                args = (args[0], r)
         elif name == "prior_relief":
             decode[R_PCT], decode[R_WKS] = args
-            args = [R_PCT, R_WKS]
+            args = (R_PCT, R_WKS)
         elif name == "prior_session":
-            history_codes.add(args[1].string)
-        true.append(Function(name, [E, *args]))
+            history_codes.add(args[1])
+        true.append((name, args))
     for d, r in dx.items():
-        decode[r] = String(d)
+        decode[r] = d
     n_mod = _bucket(len(unknown_mods), UNKNOWN_MODIFIER_BUCKETS)
-    if n_mod is None:
+    if n_mod is None or set_id is None:
         return None
-    set_id = next(a[0].number for n, a in shape_facts if n == "encounter_rules")
     shape = Shape(set_id, tuple(shape_facts), n_inj, n_dx, n_hist, n_mod, tuple(sorted(history_codes)))
     return Encoded(shape, true, decode, ef)
 
 
-def decode_symbol(sym: Symbol, decode: dict[Symbol, Symbol]) -> Symbol:
+def decode_atoms(shown: list[Symbol], decode: dict[Symbol, object]) -> list[Symbol]:
+    """The shown atoms with every renamed value put back; two renamed values may stand for one value (two
+    earlier sessions on one day), and the atoms they give are then one, as in the reference engine."""
+    out: dict[Symbol, None] = {}
+    for sym in shown:
+        out[decode_symbol(sym, decode) if "r_" in str(sym) else sym] = None
+    return list(out)
+
+
+def decode_symbol(sym: Symbol, decode: dict[Symbol, object]) -> Symbol:
     """A shown atom with every renamed value put back (renamed values are r_* function terms)."""
     if sym.type != SymbolType.Function:
         return sym
     got = decode.get(sym)
     if got is not None:
-        return got
+        return got if isinstance(got, Symbol) else _sym(got)
     args = sym.arguments
     if not args:
         return sym
