@@ -8,6 +8,7 @@ A Control is not thread-safe: a program belongs to one worker process and answer
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import clingo
 import clingo.ast
@@ -77,6 +78,13 @@ def domain(pol: Policies, shape: Shape) -> tuple[list[tuple], list[tuple]]:
 
 
 _STATEMENTS: dict[tuple[str, int], list] = {}
+_E0 = Number(0)
+
+
+@lru_cache(maxsize=200_000)
+def _atom(name: str, args: tuple) -> Symbol:
+    """The atom of (name, args) for encounter key 0; shapes share most of their domain, so most are made once."""
+    return Function(name, [_E0, *map(_sym, args)])
 
 
 def _external_statements(signatures: set[tuple[str, int]]) -> list:
@@ -116,9 +124,7 @@ class ShapeProgram:
         placeholders, ext = domain(pol, shape)
         E = Number(0)
         self.atoms: dict[tuple, int] = {}
-
-        def mk(name, args):
-            return Function(name, [E, *map(_sym, args)])
+        mk = _atom
 
         with ctl.backend() as backend:
             shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rule_facts[k]]

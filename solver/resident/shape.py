@@ -29,9 +29,10 @@ from solver.encounter import Encounter
 from solver.facts import EncounterFacts, _sym, encounter_facts
 from solver.policy import Policies
 
-INJECTION_BUCKETS = (6, 12)
-DIAGNOSIS_BUCKETS = (4, 8, 12)
-HISTORY_BUCKETS = (6, 24)
+# Position buckets: a program covers up to the bucket's number of positions (smaller programs solve faster).
+INJECTION_BUCKETS = (2, 4, 8, 12)
+DIAGNOSIS_BUCKETS = (2, 4, 8, 12)
+HISTORY_BUCKETS = (2, 6, 12, 24)
 UNKNOWN_MODIFIER_BUCKETS = (0, 2, 4)
 
 SHAPE_PREDICATES = frozenset({"encounter", "note_absent", "payer", "encounter_rules", "slot", "slot_code", "slot_units",
