@@ -6,8 +6,6 @@ cap_mb * 2**20 // PROGRAM_BYTES programs, the least recently used leaving first.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -47,20 +45,3 @@ class ProgramCache:
     def stats(self) -> dict:
         return {"programs": len(self), "max_programs": self.max_programs, "cap_mb": self.cap_mb,
                 "hits": self.hits, "misses": self.misses, "evictions": self.evictions}
-
-
-def fingerprint(*folders: Path) -> str:
-    """A hash of every file's path, size and modification time under the folders: any edit, addition or
-    removal changes it."""
-    h = hashlib.sha1()
-    for folder in folders:
-        for root, dirs, files in os.walk(folder):
-            dirs.sort()
-            for name in sorted(files):
-                p = os.path.join(root, name)
-                try:
-                    st = os.stat(p)
-                except OSError:
-                    continue
-                h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()

@@ -17,12 +17,14 @@ The reference engine (solver.engine.Engine, `self.reference`) answers instead, n
 answer: an encounter with no shape (positions past the largest bucket, an uncertain diagnosis status), an
 input outside its program's domain, any failure of a program (the program is dropped), and an unknown payer
 (it raises InputError, as the reference does). When a file under the policies or knowledge-base folder
-changes (checked on every call: paths, sizes, modification times), the policies are loaded again and every
-program is dropped before the answer. A Control is not thread-safe: use one ResidentEngine per process
-(or per thread), as the service's workers do.
+changes (asked on every call: an inotify watch on Linux, else a fingerprint of every file's path, size and
+modification time; solver/resident/watch.py), the policies are loaded again and every program is dropped
+before the answer. A Control is not thread-safe: the threads of one process take turns
+(a lock); the service's worker processes have one engine each.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -31,9 +33,10 @@ from solver.engine import Engine
 from solver.errors import Problem
 from solver.explain import build_result
 from solver.paths import KB_DIR, POLICIES_DIR
-from solver.resident.cache import DEFAULT_CAP_MB, ProgramCache, fingerprint
+from solver.resident.cache import DEFAULT_CAP_MB, ProgramCache
 from solver.resident.program import ShapeProgram
 from solver.resident.shape import decode_atoms, encode
+from solver.resident.watch import FolderWatch
 
 
 class ResidentEngine:
@@ -43,7 +46,8 @@ class ResidentEngine:
         self.cache = ProgramCache(cap_mb)
         self.fallbacks = self.rebuilds = self.resident = 0
         self.build_seconds = 0.0
-        self._fingerprint = fingerprint(self.policies_dir, self.kb_dir)
+        self._lock = threading.Lock()  # a Control answers one query at a time: threads of one process take turns
+        self._watch = FolderWatch(self.policies_dir, self.kb_dir)  # before loading: a change while loading counts
         self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
 
     # --- the reference engine's public surface ----------------------------------------------------
@@ -67,10 +71,11 @@ class ResidentEngine:
 
     # --- checks ----------------------------------------------------------------------------------
     def check(self, enc: Encounter) -> dict:
-        self._fresh()
-        if enc.payer not in self.reference.policies.payers:
-            return self.reference.check(enc)  # raises InputError, as the reference does
-        got = self._resident(enc)
+        with self._lock:
+            self._fresh()
+            if enc.payer not in self.reference.policies.payers:
+                return self.reference.check(enc)  # raises InputError, as the reference does
+            got = self._resident(enc)
         if got is None:
             self.fallbacks += 1
             return self.reference.check(enc)
@@ -82,7 +87,8 @@ class ResidentEngine:
         encounters nearly every shape is new, and a batch shares one grounding; the answers are the same)."""
         if len(encounters) == 1:
             return [self.check(encounters[0])]
-        self._fresh()
+        with self._lock:
+            self._fresh()
         return self.reference.check_many(encounters)
 
     def solve_assuming(self, enc: Encounter, changes: dict) -> dict:
@@ -103,11 +109,9 @@ class ResidentEngine:
     # --- inside --------------------------------------------------------------------------------
     def _fresh(self) -> None:
         """Policies or knowledge base changed on disk: load them again and drop every program."""
-        now = fingerprint(self.policies_dir, self.kb_dir)
-        if now != self._fingerprint:
-            self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
+        if self._watch.changed():
             self.cache.clear()
-            self._fingerprint = now
+            self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
             self.rebuilds += 1
 
     def _resident(self, enc: Encounter) -> dict | None:
