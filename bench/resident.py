@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -69,7 +69,29 @@ def variants(enc: Encounter) -> list[Encounter]:
     return out
 
 
+def memory(n: int, cap_mb: int) -> dict:
+    """RSS of a process holding one ResidentEngine over n varied encounters (a service worker's life)."""
+    eng = ResidentEngine(cap_mb=cap_mb)
+    raws = varied_encounters(n, seed=7)
+    start = rss_mb()
+    marks, t0 = {}, time.perf_counter()
+    for i, raw in enumerate(raws, start=1):
+        eng.check(Encounter.model_validate(raw))
+        if len(eng.cache) in (25, 50, eng.cache.max_programs) and len(eng.cache) not in marks:
+            marks[len(eng.cache)] = rss_mb()
+        if i % 500 == 0:
+            marks[f"after_{i}"] = rss_mb()
+    full = eng.cache.max_programs
+    per = (marks[full] - marks[25]) / (full - 25) if full in marks and 25 in marks and full > 25 else None
+    return {"encounters": n, "seconds": round(time.perf_counter() - t0, 1), "rss_after_load_mb": round(start),
+            "rss_end_mb": round(rss_mb()), "rss_marks_mb": {str(k): round(v) for k, v in marks.items()},
+            "mb_per_program": round(per, 2) if per else None, **eng.stats()}
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--memory-only":
+        print(json.dumps(memory(int(sys.argv[2]), int(sys.argv[4]) if len(sys.argv) > 4 else 300)))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--new", type=int, default=100)
@@ -113,21 +135,10 @@ def main() -> None:
     out["what_if"] = {"resident_p50_ms": pct(w_res, 50), "resident_p99_ms": pct(w_res, 99),
                       "engine_p50_ms": pct(w_ref, 50), "variants": len(whatif)}
 
-    mem = ResidentEngine(reference=ref, cap_mb=args.cap_mb)
-    start = rss_mb()
-    peak, first_programs, at_first = start, None, None
-    t0 = time.perf_counter()
-    for i, raw in enumerate(varied_encounters(args.memory, seed=7)):
-        mem.check(Encounter.model_validate(raw))
-        if len(mem.cache) == 50 and first_programs is None:
-            first_programs, at_first = 50, rss_mb()
-        if i % 250 == 0:
-            peak = max(peak, rss_mb())
-    peak = max(peak, rss_mb())
-    out["memory"] = {"encounters": args.memory, "seconds": round(time.perf_counter() - t0, 1), "rss_start_mb": round(start),
-                     "rss_peak_mb": round(peak), "cap_mb": args.cap_mb,
-                     "mb_per_program": round((at_first - start) / first_programs, 2) if first_programs else None,
-                     **mem.stats()}
+    # memory: in a process of its own (one worker's engine and nothing else), over varied encounters
+    child = subprocess.run([sys.executable, __file__, "--memory-only", str(args.memory), "--cap-mb", str(args.cap_mb)],
+                           capture_output=True, text=True, check=True)
+    out["memory"] = json.loads(child.stdout)
     for k in ("warm", "new_shape", "what_if"):
         d = out[k]
         d["ratio_p50"] = round(d["engine_p50_ms"] / d["resident_p50_ms"], 1)
