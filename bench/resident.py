@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/bench.py would shadow the bench folder: import from the repository root instead of this folder
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench.varied import varied_encounters  # noqa: E402
-from resident_corpus import shipped_cases  # noqa: E402
+from resident_corpus import shipped_cases, varied_encounters  # noqa: E402
 from solver.encounter import Encounter  # noqa: E402
 from solver.engine import Engine  # noqa: E402
+from solver.explain import build_result  # noqa: E402
 from solver.resident import ResidentEngine  # noqa: E402
+from solver.resident.shape import decode_atoms, encode  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -67,6 +67,32 @@ def variants(enc: Encounter) -> list[Encounter]:
     if len(enc.diagnoses) > 1 and not enc.claim:
         out.append(enc.model_copy(update={"diagnoses": enc.diagnoses[:-1]}))
     return out
+
+
+def breakdown(res: ResidentEngine, cases: list[Encounter], reps: int) -> dict:
+    """Median milliseconds of each step of a warm resident check."""
+    steps: dict[str, list[float]] = {k: [] for k in ("encode", "lookup", "solve", "decode", "result", "fresh_check")}
+    for _ in range(reps):
+        for enc in cases:
+            t0 = time.perf_counter()
+            res._watch.changed()
+            t1 = time.perf_counter()
+            coded = encode(res.policies, enc)
+            if coded is None:
+                continue
+            t2 = time.perf_counter()
+            prog = res.cache.get(coded.shape)
+            lits = prog.literals(coded.true)
+            t3 = time.perf_counter()
+            shown = prog.solve(lits)
+            t4 = time.perf_counter()
+            atoms = decode_atoms(shown, coded.decode)
+            t5 = time.perf_counter()
+            build_result(res.policies, enc, coded.ef, atoms)
+            t6 = time.perf_counter()
+            for k, v in zip(steps, (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t1 - t0)):
+                steps[k].append(v)
+    return {k: round(statistics.median(v) * 1000, 3) for k, v in steps.items()}
 
 
 def memory(n: int, cap_mb: int) -> dict:
@@ -112,6 +138,8 @@ def main() -> None:
         warm_ref += timed(ref.check, cases)
     out["warm"] = {"resident_p50_ms": pct(warm_res, 50), "resident_p99_ms": pct(warm_res, 99),
                    "engine_p50_ms": pct(warm_ref, 50), "engine_p99_ms": pct(warm_ref, 99), "checks": len(warm_res)}
+
+    out["warm_breakdown_ms"] = breakdown(res, cases, args.reps)
 
     fresh = [Encounter.model_validate(r) for r in varied_encounters(args.new, seed=424242)]
     b0, n0 = res.build_seconds, res.cache.misses

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import importlib.util
 import json
 import random
 import sys
@@ -17,8 +18,18 @@ from solver.encounter import Encounter
 from solver.policy import Policies
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.varied import varied_encounters  # noqa: E402
+
+
+def _load_varied():
+    """bench/varied.py by its path (a `bench` module elsewhere on the path must not shadow it)."""
+    spec = importlib.util.spec_from_file_location("payerkb_bench_varied", ROOT / "bench" / "varied.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.varied_encounters
+
+
+varied_encounters = _load_varied()
 
 _DAY = dt.timedelta(days=1)
 

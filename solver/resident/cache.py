@@ -6,11 +6,24 @@ cap_mb * 2**20 // PROGRAM_BYTES programs, the least recently used leaving first.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections import OrderedDict
 from pathlib import Path
 
 PROGRAM_BYTES = 3 * 2**20  # about 2-3 MB a program measured (bench/resident.py); stated on the safe side
 DEFAULT_CAP_MB = 300
+
+
+TRIM_EVERY = 10  # evictions between two returns of freed memory to the system
+
+
+def _trim() -> None:
+    """Give freed heap back to the system (glibc's malloc_trim), so the resident set follows the programs held."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class ProgramCache:
@@ -35,6 +48,8 @@ class ProgramCache:
         while len(self._programs) > self.max_programs:
             self._programs.popitem(last=False)
             self.evictions += 1
+            if self.evictions % TRIM_EVERY == 0:
+                _trim()
 
     def clear(self) -> None:
         self._programs.clear()

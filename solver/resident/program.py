@@ -109,8 +109,9 @@ class ShapeProgram:
         t0 = time.perf_counter()
         pol: Policies = engine.policies
         self.shape = shape
-        self.messages: list[str] = []
-        ctl = self.ctl = clingo.Control(SOLVER_OPTIONS, logger=lambda _c, m: self.messages.append(m.strip()), message_limit=5)
+        messages: list[str] = []  # the logger holds the list, not the program: no cycle keeps an evicted program alive
+        self.messages = messages
+        ctl = self.ctl = clingo.Control(SOLVER_OPTIONS, logger=lambda _c, m: messages.append(m.strip()), message_limit=5)
         members = pol.set_members(shape.set_id)
         codes = {x[1] for n, x in shape.facts if n in ("slot_code", "claim_line")}
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
