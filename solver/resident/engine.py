@@ -25,6 +25,7 @@ before the answer. A Control is not thread-safe: the threads of one process take
 from __future__ import annotations
 
 import threading
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class ResidentEngine:
         self.cache = ProgramCache(cap_mb)
         self.fallbacks = self.rebuilds = self.resident = 0
         self.build_seconds = 0.0
+        self.fallback_reasons: Counter = Counter()  # no shape | outside the domain | failure
         self._lock = threading.Lock()  # a Control answers one query at a time: threads of one process take turns
         self._watch = FolderWatch(self.policies_dir, self.kb_dir)  # before loading: a change while loading counts
         self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
@@ -103,7 +105,8 @@ class ResidentEngine:
         return self.check(Encounter.model_validate(data))
 
     def stats(self) -> dict:
-        return {**self.cache.stats(), "resident": self.resident, "fallbacks": self.fallbacks, "rebuilds": self.rebuilds,
+        return {**self.cache.stats(), "resident": self.resident, "fallbacks": self.fallbacks,
+                "fallback_reasons": dict(self.fallback_reasons), "rebuilds": self.rebuilds,
                 "build_seconds": round(self.build_seconds, 3)}
 
     # --- inside --------------------------------------------------------------------------------
@@ -119,6 +122,7 @@ class ResidentEngine:
         try:
             coded = encode(ref.policies, enc)
             if coded is None:
+                self.fallback_reasons["no shape"] += 1
                 return None
             prog = self.cache.get(coded.shape)
             if prog is None:
@@ -128,10 +132,12 @@ class ResidentEngine:
                 self.cache.put(coded.shape, prog)
             lits = prog.literals(coded.true)
             if lits is None:
+                self.fallback_reasons["outside the domain"] += 1
                 return None
             shown = prog.solve(lits)
             return build_result(ref.policies, enc, coded.ef, decode_atoms(shown, coded.decode))
         except Exception:  # noqa: BLE001 - the reference engine answers instead; the program is not trusted again
+            self.fallback_reasons["failure"] += 1
             try:
                 self.cache._programs.pop(coded.shape, None)  # type: ignore[possibly-undefined]
             except Exception:  # noqa: BLE001

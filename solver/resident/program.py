@@ -17,7 +17,7 @@ from clingo import Function, Number, String, Symbol
 from solver.facts import _sym
 from solver.param_types import DOCUMENTATION_ELEMENTS
 from solver.policy import Policies
-from solver.resident.shape import R_PCT, R_TEXT, R_WKS, Shape, known_modifiers, r_day, r_dx, r_gap, r_mod, r_mu, r_plus
+from solver.resident.shape import R_PCT, R_TEXT, R_WKS, Shape, known_modifiers, r_day, r_dx, r_gap, r_mod, r_mu, r_note, r_plus
 from solver.thresholds import thresholds
 
 SIDES = ("left", "right", "midline", "unspecified")
@@ -54,6 +54,7 @@ def domain(pol: Policies, shape: Shape) -> tuple[list[tuple], list[tuple]]:
         d = r_dx(i)
         ext.append(a("diagnosis", d, i))
         ext += [a("diagnosis_status", d, st) for st in DIAGNOSIS_STATUSES]
+        ext.append(a("diagnosis_uncertain", d, r_note(i)))
         ext += [a("diagnosis_excludes1", d, r_dx(j)) for j in range(1, shape.diagnoses + 1) if j != i]
         ext += [a("diagnosis_in_list", k, d) for k, _ in th.dx_lists]
         ext += [a("diagnosis_supports_region", k, r, d) for k, r, _ in th.dx_regions]

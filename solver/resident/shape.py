@@ -13,10 +13,10 @@ An encounter's facts (solver.facts.encounter_facts, the reference engine's own) 
 
 Values are renamed so the domain never depends on the code sets: diagnoses r_dx(I) (documented ones in
 rank order, then those only pointed to), muscles r_mu(K) (in order of first injection), modifiers no rule
-or code table names r_mod(K), the prior relief r_pct / r_wks, texts that name no muscle r_text. The
-renaming is undone on the shown atoms (decode) before the result is built, so the result is the reference
-engine's. An encounter whose positions exceed the largest bucket, or with a fact of another kind (an
-uncertain diagnosis status, whose note is evidence text), has no shape: the reference engine answers it.
+or code table names r_mod(K), the prior relief r_pct / r_wks, texts that name no muscle r_text, the note of
+an uncertain diagnosis status r_note(I). The renaming is undone on the shown atoms (decode) before the result is built, so the result is the reference
+engine's. An encounter whose positions exceed the largest bucket, or with a fact of another kind, has
+no shape: the reference engine answers it.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ EXTERNAL_PREDICATES = frozenset({
     "injection_substance_class", "injection_guidance", "diagnosis", "diagnosis_status", "diagnosis_excludes1",
     "diagnosis_in_list", "diagnosis_supports_region", "slot_distinct", "evaluation_separately_identifiable",
     "evaluation_new_patient", "documented", "therapy_weeks_at_least", "prior_relief", "relief_at_least", "prior_session",
-    "prior_gap_below", "prior_on_or_after", "prior_session_region", "claim_modifier", "claim_diagnosis"})
+    "prior_gap_below", "prior_on_or_after", "prior_session_region", "claim_modifier", "claim_diagnosis",
+    "diagnosis_uncertain"})
 
 R_TEXT = Function("r_text")
 R_PCT = Function("r_pct")
@@ -55,6 +56,11 @@ R_WKS = Function("r_wks")
 @lru_cache(maxsize=None)
 def r_dx(i: int) -> Symbol:
     return Function("r_dx", [Number(i)])
+
+
+@lru_cache(maxsize=None)
+def r_note(i: int) -> Symbol:
+    return Function("r_note", [Number(i)])
 
 
 @lru_cache(maxsize=None)
@@ -166,6 +172,11 @@ def encode(pol: Policies, enc: Encounter) -> Encoded | None:
             return None  # e.g. diagnosis_uncertain/3: its note is evidence text
         if name == "diagnosis" or name == "diagnosis_status":
             args = (dx[args[0]], *args[1:])
+        elif name == "diagnosis_uncertain":  # its note is evidence text: renamed, put back after the solve
+            r = dx[args[0]]
+            note = r_note(r.arguments[0].number)
+            decode[note] = args[1]
+            args = (r, note)
         elif name == "diagnosis_in_list" or name == "claim_diagnosis":
             args = (args[0], dx[args[1]])
         elif name == "diagnosis_excludes1":
