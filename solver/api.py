@@ -7,6 +7,8 @@
 Results are the command line's result objects (contract v1). A record that is not a valid encounter, or
 names an unknown payer, is a result with outcome "error" and "errors" naming each field, as in a batch;
 the knowledge base is loaded once, on the first call, from the shipped policies (or $PAYERKB_POLICIES).
+A single check is answered by solver.resident.ResidentEngine (a program kept per encounter shape, about a
+millisecond warm); a list of several by the reference engine in one grounding; the answers are the same.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def engine():
     """The engine of this process, built on first use."""
     global _ENGINE
     if _ENGINE is None:
-        from solver.engine import Engine
-        _ENGINE = Engine()
+        from solver.resident import ResidentEngine  # single checks from resident programs; batches by the reference
+        _ENGINE = ResidentEngine()
     return _ENGINE
 
 

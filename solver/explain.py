@@ -73,21 +73,26 @@ class _Arg:
 
 
 def _evidence(terms: list[Symbol], enc: Encounter, ef: EncounterFacts, pol: Policies, family: str) -> list[str]:
-    """Evidence terms in words, by the readings of kb/families.yaml; a term listed once is joined. Terms come
-    in the order the family's spec lists them, then in symbol order, so the text never depends on the solver."""
-    out: list[str] = []
-    joined: dict[str, list[str]] = {}
+    """Evidence terms in words, by the readings of kb/families.yaml; a term listed once is joined. Order (the
+    README's output section): by the family's spec order of the term, then by the text shown, so it never
+    depends on the solver or on how values are numbered inside it."""
+    rendered: list[tuple[int, str, str | None]] = []
     order = {t: i for i, t in enumerate(pol.families.get(family, {}).get("evidence", ()))}
-    for term in sorted(terms, key=lambda s: (order.get(f"{s.name}/{len(s.arguments)}", len(order)), s)):
-        spec = pol.evidence_terms.get(f"{term.name}/{len(term.arguments)}")
+    for term in terms:
+        sig = f"{term.name}/{len(term.arguments)}"
+        spec = pol.evidence_terms.get(sig)
         if spec is None:  # kb/families.yaml names every term a family derives (a test checks it)
-            out.append(str(term))
+            rendered.append((len(order), str(term), None))
             continue
         text = spec.each.format(*(_Arg(a, enc, ef, pol) for a in term.arguments), dos=enc.date_of_service.isoformat())
-        if spec.joined is None:
+        rendered.append((order.get(sig, len(order)), text, spec.joined))
+    out: list[str] = []
+    joined: dict[str, list[str]] = {}
+    for _rank, text, template in sorted(rendered, key=lambda r: (r[0], r[1])):
+        if template is None:
             out.append(text)
         else:
-            joined.setdefault(spec.joined, []).append(text)
+            joined.setdefault(template, []).append(text)
     out += [template.format(all="; ".join(items)) for template, items in joined.items()]
     return out
 
@@ -114,7 +119,7 @@ def _claim_lines(line_atoms: list[tuple[str, list[Symbol]]], enc: Encounter, ef:
     rank = {d: i for i, d in enumerate(enc.diagnoses)}
     for ln in lines.values():
         ln["modifiers"].sort(key=lambda m: (MODIFIER_ORDER.get(m, 99), m))
-        ln["diagnoses"].sort(key=lambda d: rank.get(d, 99))
+        ln["diagnoses"].sort(key=lambda d: (rank.get(d, 99), d))
     first_line = {}
     for n, slot in ef.slot_of_line.items():
         first_line.setdefault(slot, n)
@@ -215,8 +220,8 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
             evidence[key].append(args[4])
         elif n == "detail":
             values[key].setdefault(args[4].name, set()).add(args[5])
-    for key, by_name in values.items():  # a field with several values lists them in symbol order
-        details[key] = {name: _py(vals.pop()) if len(vals) == 1 else ", ".join(str(_py(v)) for v in sorted(vals))
+    for key, by_name in values.items():  # a field with several values lists them by their text (README: output)
+        details[key] = {name: _py(vals.pop()) if len(vals) == 1 else ", ".join(sorted({str(_py(v)) for v in vals}))
                         for name, vals in by_name.items()}
     claim = _claim_lines(line_atoms, enc, ef)
     submitted = enc.claim is not None

@@ -11,6 +11,7 @@ from clingo import Function, Infimum, Number, String, Supremum, Symbol
 from solver.dates import day_number
 from solver.encounter import MAX_POINTERS, Encounter, Evaluation, OtherProcedure
 from solver.policy import Policies, RuleInstance
+from solver.thresholds import Thresholds, thresholds
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
 
@@ -155,14 +156,19 @@ def _classes(terms: tuple, substance: str) -> list[str]:
     return found or ["other"]
 
 
-def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
-    """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding)."""
+def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) -> EncounterFacts:
+    """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding).
+    raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
     ef = EncounterFacts(key)
     E = Number(key)
     add = ef.symbols.append
 
-    def f(name, *args):
-        add(Function(name, [E, *map(_sym, args)]))
+    if raw:
+        def f(name, *args):
+            add((name, args))
+    else:
+        def f(name, *args):
+            add(Function(name, [E, *map(_sym, args)]))
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:
@@ -171,14 +177,17 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int) -> EncounterFacts:
     f("encounter")
     f("payer", enc.payer)
     f("dos", day_number(dos))
-    f("encounter_rules", pol.in_force_set(enc.payer, dos))
+    set_id = pol.in_force_set(enc.payer, dos)
+    th = thresholds(pol, set_id)
+    f("encounter_rules", set_id)
     slots = _injection_facts(f, pol, enc, ef)
     if not enc.procedure_note and not enc.injections:
         slots |= _claimed_injection_slots(f, pol, enc)
     procs = _service_facts(f, enc)
-    _diagnosis_facts(f, pol, enc)
-    _documentation_facts(f, enc)
-    _history_facts(f, pol, enc)
+    _diagnosis_facts(f, pol, enc, th)
+    _documentation_facts(f, enc, th)
+    _history_facts(f, pol, enc, th)
+    _ptp_facts(f, pol, enc)
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
     return ef
@@ -273,8 +282,9 @@ def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
     return procs
 
 
-def _diagnosis_facts(f, pol: Policies, enc: Encounter) -> None:
-    """Documented diagnoses, the status on the date of service of every code in play, Excludes1 pairs."""
+def _diagnosis_facts(f, pol: Policies, enc: Encounter, th: Thresholds) -> None:
+    """Documented diagnoses, the status on the date of service of every code in play, Excludes1 pairs, and
+    the membership of every code in play in the diagnosis lists of the rules in force."""
     codes = list(dict.fromkeys(enc.diagnoses + [d for line in enc.claim or [] for d in line.diagnoses]))
     for rank, d in enumerate(enc.diagnoses, start=1):
         f("diagnosis", d, rank)
@@ -285,9 +295,17 @@ def _diagnosis_facts(f, pol: Policies, enc: Encounter) -> None:
             f("diagnosis_uncertain", d, judged.note or "its status on this date is not known")
     for a, b, _note in pol.codeset.excludes1_pairs(enc.diagnoses):
         f("diagnosis_excludes1", a, b)
+    for k, listed in th.dx_lists:
+        for d in codes:
+            if d in listed:
+                f("diagnosis_in_list", k, d)
+    for k, region, listed in th.dx_regions:
+        for d in codes:
+            if d in listed:
+                f("diagnosis_supports_region", k, region, d)
 
 
-def _documentation_facts(f, enc: Encounter) -> None:
+def _documentation_facts(f, enc: Encounter, th: Thresholds) -> None:
     """The documentation elements the note records (see policy.DOCUMENTATION_ELEMENTS)."""
     doc = enc.documentation
     ct = doc.conservative_therapy
@@ -306,21 +324,73 @@ def _documentation_facts(f, enc: Encounter) -> None:
         if on:
             f("documented", el)
     if ct.weeks is not None:
-        f("conservative_therapy_weeks", ct.weeks)
+        for w in th.therapy_weeks:
+            if ct.weeks >= w:
+                f("therapy_weeks_at_least", w)
     pr = doc.prior_relief
     if pr and pr.percent is not None and pr.weeks is not None:
-        f("prior_relief", math.floor(pr.percent), math.floor(pr.weeks))
+        p, w = math.floor(pr.percent), math.floor(pr.weeks)
+        f("prior_relief", p, w)
+        for min_p, min_w in th.relief:
+            if p >= min_p and w >= min_w:
+                f("relief_at_least", min_p, min_w)
 
 
-def _history_facts(f, pol: Policies, enc: Encounter) -> None:
-    """Earlier sessions, with their muscles and regions when recorded."""
-    for j, h in enumerate(enc.history, start=1):
-        f("prior_session", j, day_number(h.date), h.code)
+def history_order(enc: Encounter) -> list:
+    """The earlier sessions by date, then by their order in the encounter: J of prior_session/3."""
+    return [h for _, _, h in sorted((h.date, n, h) for n, h in enumerate(enc.history))] if enc.history else []
+
+
+def _history_facts(f, pol: Policies, enc: Encounter, th: Thresholds) -> None:
+    """Earlier sessions numbered by date, with their muscles and regions when recorded, and their dates as
+    the booleans the rules in force compare (gap below N days, on or after a day)."""
+    dos = day_number(enc.date_of_service)
+    for j, h in enumerate(history_order(enc), start=1):
+        day = day_number(h.date)
+        gap = dos - day
+        f("prior_session", j, h.code)
+        f("prior_session_date", j, day)
+        f("prior_session_gap", j, gap)
+        for n in th.gap_days:
+            f("prior_session_plus", j, n, day + n)
+            if 0 <= gap < n:
+                f("prior_gap_below", j, n)
+        for start in th.from_days:
+            if day >= start:
+                f("prior_on_or_after", j, start)
         for name in h.muscles or []:
             m = pol.vocabulary.match(name)
             if m.muscle:
                 f("prior_session_muscle", j, m.muscle)
                 f("prior_session_region", j, m.region)
+
+
+def ptp_index(pol: Policies) -> dict:
+    """PTP rows by column-1 code (built once per policies)."""
+    idx = pol.__dict__.get("_ptp_index")
+    if idx is None:
+        idx = {}
+        for r in pol.tables.ptp:
+            idx.setdefault(r.column1, []).append(r)
+        pol.__dict__["_ptp_index"] = idx
+    return idx
+
+
+def _ptp_facts(f, pol: Policies, enc: Encounter) -> None:
+    """The PTP rows between codes in play that are in force on the date of service (ptp_row/4), and those
+    among them whose start is not known on that date (ptp_row_start_unknown/4)."""
+    codes = encounter_codes(pol, enc)
+    d = enc.date_of_service
+    idx = ptp_index(pol)
+    for c1 in sorted(codes):
+        rows = [r for r in idx.get(c1, ()) if r.column2 in codes]
+        live = [r for r in rows if (r.applies_from is None or r.applies_from <= d) and (r.deleted is None or d <= r.deleted)]
+        for r in live:
+            f("ptp_row", c1, r.column2, r.modifier_indicator)
+        for r in rows:
+            if r.known_from is not None and d < r.known_from and any(
+                    x.column2 == r.column2 and x.deleted == r.deleted for x in live):
+                f("ptp_row_start_unknown", c1, r.column2, r.note)
 
 
 def _claim_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts, slots: set[str], procs: list[tuple[Symbol, str]]) -> None:

@@ -1,4 +1,6 @@
-"""The solver in worker processes: a ProcessPoolExecutor whose initializer builds the Engine once per worker.
+"""The solver in worker processes: a ProcessPoolExecutor whose initializer builds the engine once per worker
+(solver.resident.ResidentEngine: a single check from a program kept per encounter shape, a batch by the
+reference engine in one grounding).
 
 A request's records are answered in chunks (batch.CHUNK) across the workers, each chunk by batch._answer,
 the command line's own code, so results are the same objects; encounters are numbered within each chunk.
@@ -32,8 +34,8 @@ def init_worker(policies_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _ENGINE
-    from solver.engine import Engine
-    _ENGINE = Engine(policies_dir=Path(policies_dir))
+    from solver.resident import ResidentEngine  # single checks from resident programs; batches by the reference
+    _ENGINE = ResidentEngine(policies_dir=Path(policies_dir))
 
 
 def ping() -> int:

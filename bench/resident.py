@@ -1,0 +1,180 @@
+"""The resident engine beside today's engine, in the same run (a script, not a test; time on a shared machine
+is noisy: read the ratios).
+
+    python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 300]
+
+- warm single check: the shipped cases, each answered once first, then --reps rounds over all of them;
+  p50 / p99 of the resident engine and of solver.engine.Engine on the same encounters.
+- new shape: varied encounters (bench/varied.py) seen for the first time (program built, then solved).
+- what-if variant: a case answered, then the same encounter with one field changed (abn_on_file, a side,
+  a diagnosis dropped, conservative-therapy weeks), each variant once.
+- memory: the resident set size of this process over --memory varied encounters with the cache cap, and
+  the growth per program built (the figure solver/resident/cache.py states).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from resident_corpus import shipped_cases, varied_encounters  # noqa: E402
+from solver.encounter import Encounter  # noqa: E402
+from solver.engine import Engine  # noqa: E402
+from solver.explain import build_result  # noqa: E402
+from solver.resident import ResidentEngine  # noqa: E402
+from solver.resident.shape import decode_atoms, encode  # noqa: E402
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000
+
+
+def timed(fn, encs) -> list[float]:
+    out = []
+    for e in encs:
+        t0 = time.perf_counter()
+        fn(e)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def variants(enc: Encounter) -> list[Encounter]:
+    doc = enc.documentation
+    out = [enc.model_copy(update={"documentation": doc.model_copy(update={"abn_on_file": not doc.abn_on_file})})]
+    ct = doc.conservative_therapy
+    out.append(enc.model_copy(update={"documentation": doc.model_copy(update={
+        "conservative_therapy": ct.model_copy(update={"weeks": (ct.weeks or 0) + 3})})}))
+    if enc.injections:
+        inj = list(enc.injections)
+        inj[0] = inj[0].model_copy(update={"side": "left" if inj[0].side != "left" else "right"})
+        out.append(enc.model_copy(update={"injections": inj}))
+    if len(enc.diagnoses) > 1 and not enc.claim:
+        out.append(enc.model_copy(update={"diagnoses": enc.diagnoses[:-1]}))
+    return out
+
+
+def breakdown(res: ResidentEngine, cases: list[Encounter], reps: int) -> dict:
+    """Median milliseconds of each step of a warm resident check."""
+    steps: dict[str, list[float]] = {k: [] for k in ("encode", "lookup", "solve", "decode", "result", "fresh_check")}
+    for _ in range(reps):
+        for enc in cases:
+            t0 = time.perf_counter()
+            res._watch.changed()
+            t1 = time.perf_counter()
+            coded = encode(res.policies, enc)
+            if coded is None:
+                continue
+            t2 = time.perf_counter()
+            prog = res.cache.get(coded.shape)
+            lits = prog.literals(coded.true)
+            t3 = time.perf_counter()
+            shown = prog.solve(lits)
+            t4 = time.perf_counter()
+            atoms = decode_atoms(shown, coded.decode)
+            t5 = time.perf_counter()
+            build_result(res.policies, enc, coded.ef, atoms)
+            t6 = time.perf_counter()
+            for k, v in zip(steps, (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t1 - t0)):
+                steps[k].append(v)
+    return {k: round(statistics.median(v) * 1000, 3) for k, v in steps.items()}
+
+
+def memory(n: int, cap_mb: int) -> dict:
+    """RSS of a process holding one ResidentEngine over n varied encounters (a service worker's life)."""
+    eng = ResidentEngine(cap_mb=cap_mb)
+    raws = varied_encounters(n, seed=7)
+    start = rss_mb()
+    marks, t0 = {}, time.perf_counter()
+    for i, raw in enumerate(raws, start=1):
+        eng.check(Encounter.model_validate(raw))
+        if len(eng.cache) in (25, 50, eng.cache.max_programs) and len(eng.cache) not in marks:
+            marks[len(eng.cache)] = rss_mb()
+        if i % 500 == 0:
+            marks[f"after_{i}"] = rss_mb()
+    full = eng.cache.max_programs
+    per = (marks[full] - marks[25]) / (full - 25) if full in marks and 25 in marks and full > 25 else None
+    return {"encounters": n, "seconds": round(time.perf_counter() - t0, 1), "rss_after_load_mb": round(start),
+            "rss_end_mb": round(rss_mb()), "rss_marks_mb": {str(k): round(v) for k, v in marks.items()},
+            "mb_per_program": round(per, 2) if per else None, **eng.stats()}
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--memory-only":
+        print(json.dumps(memory(int(sys.argv[2]), int(sys.argv[4]) if len(sys.argv) > 4 else 300)))
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--new", type=int, default=100)
+    ap.add_argument("--memory", type=int, default=3000)
+    ap.add_argument("--cap-mb", type=int, default=300)
+    args = ap.parse_args()
+    ref = Engine()
+    res = ResidentEngine(reference=ref, cap_mb=args.cap_mb)
+    cases = shipped_cases(ref.policies)
+    out: dict = {}
+
+    for e in cases:  # warm both
+        res.check(e)
+        ref.check(e)
+    warm_res, warm_ref = [], []
+    for _ in range(args.reps):
+        warm_res += timed(res.check, cases)
+        warm_ref += timed(ref.check, cases)
+    out["warm"] = {"resident_p50_ms": pct(warm_res, 50), "resident_p99_ms": pct(warm_res, 99),
+                   "engine_p50_ms": pct(warm_ref, 50), "engine_p99_ms": pct(warm_ref, 99), "checks": len(warm_res)}
+
+    out["warm_breakdown_ms"] = breakdown(res, cases, args.reps)
+
+    fresh = [Encounter.model_validate(r) for r in varied_encounters(args.new, seed=424242)]
+    b0, n0 = res.build_seconds, res.cache.misses
+    new_res = timed(res.check, fresh)
+    new_ref = timed(ref.check, fresh)
+    built = res.cache.misses - n0
+    out["new_shape"] = {"resident_p50_ms": pct(new_res, 50), "engine_p50_ms": pct(new_ref, 50),
+                        "build_mean_ms": (res.build_seconds - b0) / max(1, built) * 1000, "programs_built": built,
+                        "encounters": len(fresh)}
+
+    whatif = [(e, v) for e in cases for v in variants(e)]
+    w_res, w_ref = [], []
+    for e, v in whatif:
+        res.check(e)
+        t0 = time.perf_counter()
+        res.check(v)
+        w_res.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ref.check(v)
+        w_ref.append(time.perf_counter() - t0)
+    out["what_if"] = {"resident_p50_ms": pct(w_res, 50), "resident_p99_ms": pct(w_res, 99),
+                      "engine_p50_ms": pct(w_ref, 50), "variants": len(whatif)}
+
+    # memory: in a process of its own (one worker's engine and nothing else), over varied encounters
+    child = subprocess.run([sys.executable, __file__, "--memory-only", str(args.memory), "--cap-mb", str(args.cap_mb)],
+                           capture_output=True, text=True, check=True)
+    out["memory"] = json.loads(child.stdout)
+    for k in ("warm", "new_shape", "what_if"):
+        d = out[k]
+        d["ratio_p50"] = round(d["engine_p50_ms"] / d["resident_p50_ms"], 1)
+        for f in list(d):
+            if f.endswith("_ms"):
+                d[f] = round(d[f], 2)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

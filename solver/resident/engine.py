@@ -1,0 +1,145 @@
+"""ResidentEngine: single checks in about a millisecond, answered by programs grounded once per encounter shape.
+
+    from solver.resident import ResidentEngine
+    engine = ResidentEngine()                 # policies_dir, kb_dir, cap_mb (memory budget of the program cache)
+    result = engine.check(enc)                # an Encounter -> the result dict, identical to solver.engine.Engine's
+    results = engine.check_many(encs)         # several: the reference engine's batch (one grounding for all)
+    result = engine.solve_assuming(enc, {"documentation": {"abn_on_file": True}})   # what-if: a variant re-solved
+    engine.stats()                            # cache hits, misses, programs, fallbacks, rebuilds
+
+How: an encounter's shape (solver.resident.shape) names a program (solver.resident.program) kept in a bounded
+LRU cache (solver.resident.cache); the encounter's other inputs are externals assigned true and the program
+is re-solved. The result is built by the reference engine's own code (solver.explain.build_result) from the
+shown atoms with the renamed values put back, so it is byte for byte the reference engine's answer (held so
+by tests/test_resident_differential.py).
+
+The reference engine (solver.engine.Engine, `self.reference`) answers instead, never a stale or partial
+answer: an encounter with no shape (positions past the largest bucket, an uncertain diagnosis status), an
+input outside its program's domain, any failure of a program (the program is dropped), and an unknown payer
+(it raises InputError, as the reference does). When a file under the policies or knowledge-base folder
+changes (asked on every call: an inotify watch on Linux, else a fingerprint of every file's path, size and
+modification time; solver/resident/watch.py), the policies are loaded again and every program is dropped
+before the answer. A Control is not thread-safe: the threads of one process take turns
+(a lock); the service's worker processes have one engine each.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+import time
+from pathlib import Path
+
+from solver.encounter import Encounter
+from solver.engine import Engine
+from solver.errors import Problem
+from solver.explain import build_result
+from solver.paths import KB_DIR, POLICIES_DIR
+from solver.resident.cache import DEFAULT_CAP_MB, ProgramCache
+from solver.resident.program import ShapeProgram
+from solver.resident.shape import decode_atoms, encode
+from solver.resident.watch import FolderWatch
+
+
+class ResidentEngine:
+    def __init__(self, policies_dir: Path = POLICIES_DIR, kb_dir: Path = KB_DIR, cap_mb: int = DEFAULT_CAP_MB,
+                 reference: Engine | None = None):
+        self.policies_dir, self.kb_dir = Path(policies_dir), Path(kb_dir)
+        self.cache = ProgramCache(cap_mb)
+        self.fallbacks = self.rebuilds = self.resident = 0
+        self.build_seconds = 0.0
+        self.fallback_reasons: Counter = Counter()  # no shape | outside the domain | failure
+        self._lock = threading.Lock()  # a Control answers one query at a time: threads of one process take turns
+        self._watch = FolderWatch(self.policies_dir, self.kb_dir)  # before loading: a change while loading counts
+        self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
+
+    # --- the reference engine's public surface ----------------------------------------------------
+    @property
+    def policies(self):
+        return self.reference.policies
+
+    @property
+    def timings(self):
+        return self.reference.timings
+
+    @property
+    def messages(self) -> list[str]:
+        return self.reference.messages
+
+    def unknown_payer(self, enc: Encounter) -> Problem | None:
+        return self.reference.unknown_payer(enc)
+
+    def facts_program(self, enc: Encounter) -> str:
+        return self.reference.facts_program(enc)
+
+    # --- checks ----------------------------------------------------------------------------------
+    def check(self, enc: Encounter) -> dict:
+        with self._lock:
+            self._fresh()
+            if enc.payer not in self.reference.policies.payers:
+                return self.reference.check(enc)  # raises InputError, as the reference does
+            got = self._resident(enc)
+        if got is None:
+            self.fallbacks += 1
+            return self.reference.check(enc)
+        self.resident += 1
+        return got
+
+    def check_many(self, encounters: list[Encounter]) -> list[dict]:
+        """One encounter: check(). Several: the reference engine in one grounding (bench/resident.py: on varied
+        encounters nearly every shape is new, and a batch shares one grounding; the answers are the same)."""
+        if len(encounters) == 1:
+            return [self.check(encounters[0])]
+        with self._lock:
+            self._fresh()
+        return self.reference.check_many(encounters)
+
+    def solve_assuming(self, enc: Encounter, changes: dict) -> dict:
+        """What-if: the encounter with `changes` (contract fields, merged one level deep into documentation and
+        evaluation) answered again; a variant of the same shape is an assignment of externals and a re-solve."""
+        data = enc.model_dump(mode="python")
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return self.check(Encounter.model_validate(data))
+
+    def stats(self) -> dict:
+        return {**self.cache.stats(), "resident": self.resident, "fallbacks": self.fallbacks,
+                "fallback_reasons": dict(self.fallback_reasons), "rebuilds": self.rebuilds,
+                "build_seconds": round(self.build_seconds, 3)}
+
+    # --- inside --------------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        """Policies or knowledge base changed on disk: load them again and drop every program."""
+        if self._watch.changed():
+            self.cache.clear()
+            self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
+            self.rebuilds += 1
+
+    def _resident(self, enc: Encounter) -> dict | None:
+        ref = self.reference
+        try:
+            coded = encode(ref.policies, enc)
+            if coded is None:
+                self.fallback_reasons["no shape"] += 1
+                return None
+            prog = self.cache.get(coded.shape)
+            if prog is None:
+                t0 = time.perf_counter()
+                prog = ShapeProgram(ref, coded.shape)
+                self.build_seconds += time.perf_counter() - t0
+                self.cache.put(coded.shape, prog)
+            lits = prog.literals(coded.true)
+            if lits is None:
+                self.fallback_reasons["outside the domain"] += 1
+                return None
+            shown = prog.solve(lits)
+            return build_result(ref.policies, enc, coded.ef, decode_atoms(shown, coded.decode))
+        except Exception:  # noqa: BLE001 - the reference engine answers instead; the program is not trusted again
+            self.fallback_reasons["failure"] += 1
+            try:
+                self.cache._programs.pop(coded.shape, None)  # type: ignore[possibly-undefined]
+            except Exception:  # noqa: BLE001
+                pass
+            return None
