@@ -200,3 +200,16 @@ def test_a_bad_assumable_file_is_a_policy_error_naming_the_entry_and_field(tmp_p
         spec_for(tmp_path)
     fields = {p.field for p in err.value.problems}
     assert {"documentation.0.reading", "documentation.0", "documentation.0.cost"} <= fields
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CASE_NAMES))
+def test_for_any_shipped_case_each_flip_applied_from_its_json_changes_the_outcome_or_the_code(engine, name):
+    enc = CASES[name]
+    answer = json.loads(json.dumps(sensitivity(engine, enc)))  # as a program reads it
+    before = (answer["baseline"]["outcome"], sorted(x["code"] for x in answer["baseline"]["claim"]))
+    for flip in answer["flips"]:
+        assert len(flip["facts"]) == 1 and flip["rules"], flip
+        result = _applied(engine, enc, flip["facts"])
+        assert (result["outcome"], sorted(x["code"] for x in result["claim"])) != before
+        assert (result["outcome"], result["claim"]) == (flip["outcome"], flip["claim"])
