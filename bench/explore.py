@@ -1,24 +1,32 @@
-"""Benchmark of the exploration answers (a script, not a test): warm in-process latency of one answer for one
-encounter, over every shipped policy case (policies/rulesets/*.cases.yaml). One function per measurement.
+"""Benchmark of the explorations (a script, not a test): warm in-process latency of one answer, one function
+per measurement. The explain measurements run over every shipped policy case; compare and what-if over the
+bundled encounters (examples/encounters.yaml). Target: well under 1 s each.
 
-    python bench/explore.py [--only why_not,missing,sensitivity] [--repeat 1]
+    python bench/explore.py [--only why_not,missing,...] [--repeat 1]
 
-Prints p50, p95 and max in milliseconds per measurement (and bench/out/explore.json).
+Prints n, p50, p95 and max in milliseconds per measurement (and bench/out/explore.json).
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a source tree without installing
+
+import yaml  # noqa: E402
 
 from solver.casetest import find_case_files, load_cases  # noqa: E402
+from solver.encounter import Encounter  # noqa: E402
 from solver.engine import Engine  # noqa: E402
 from solver.paths import POLICIES_DIR  # noqa: E402
+
+EXAMPLES = [Encounter.model_validate(e) for e in yaml.safe_load((ROOT / "examples" / "encounters.yaml").read_text())]
 
 
 def shipped_encounters() -> list:
@@ -35,10 +43,43 @@ def _times(func, encounters, repeat: int) -> list[float]:
     return out
 
 
+def bench_check(engine: Engine, encounters, repeat: int = 1) -> list[float]:
+    """One check, for comparison in the same run (the machine is shared: compare ratios)."""
+    return _times(engine.check, encounters, repeat)
+
+
+def bench_compare_twelve_payers(engine: Engine, _encounters, repeat: int = 1) -> list[float]:
+    """enc-0001 under every payer: one batch, and the single program that finds the common claim."""
+    from solver.explore.compare import compare
+    assert len(engine.policies.payers) == 12
+    return _times(lambda enc: compare(engine, enc), [EXAMPLES[0]], max(repeat, 5))
+
+
+def bench_compare_no_common_claim(engine: Engine, _encounters, repeat: int = 1) -> list[float]:
+    """enc-0002 under every payer: no common claim, so the candidates' batch too (2 claims x 12 payers)."""
+    from solver.explore.compare import compare
+    return _times(lambda enc: compare(engine, enc), [EXAMPLES[1]], max(repeat, 5))
+
+
+def bench_date_sweep(engine: Engine, _encounters, repeat: int = 1) -> list[float]:
+    """enc-0003 (three earlier sessions) for its payer from 2018-10-01 to 2026-06-30: the change dates."""
+    from solver.explore.compare import compare
+    return _times(lambda enc: compare(engine, enc, start=dt.date(2018, 10, 1), end=dt.date(2026, 6, 30)),
+                  [EXAMPLES[2]], max(repeat, 5))
+
+
+def bench_whatif_variant(engine: Engine, _encounters, repeat: int = 1) -> list[float]:
+    """enc-0001 and one variant (a muscle no longer named), answered in one batch."""
+    from solver.explore.patching import parse_set, variants
+    from solver.explore.whatif import whatif
+    change = [parse_set("injections[2].muscle=paraspinals")]
+    return _times(lambda enc: whatif(engine, enc, variants(enc, change)), [EXAMPLES[0]], max(repeat, 5))
+
+
 def bench_why_not(engine: Engine, encounters, repeat: int = 1) -> list[float]:
     """explain --why-not 20553 (a TPI encounter; the others have no service 20553 bills and are skipped)."""
-    from solver.explore_common import slot_for
     from solver.errors import InputError
+    from solver.explore_common import slot_for
     from solver.why_not import why_not
 
     def bills_20553(enc) -> bool:
@@ -67,12 +108,9 @@ def bench_sensitivity(engine: Engine, encounters, repeat: int = 1) -> list[float
     return _times(lambda enc: sensitivity(engine, enc), encounters, repeat)
 
 
-def bench_check(engine: Engine, encounters, repeat: int = 1) -> list[float]:
-    """One check, for comparison in the same run (the machine is shared: compare ratios)."""
-    return _times(engine.check, encounters, repeat)
-
-
-MEASUREMENTS = {"check": bench_check, "why_not": bench_why_not, "missing": bench_missing,
+MEASUREMENTS = {"check": bench_check, "compare_twelve_payers": bench_compare_twelve_payers,
+                "compare_no_common_claim": bench_compare_no_common_claim, "date_sweep": bench_date_sweep,
+                "whatif_variant": bench_whatif_variant, "why_not": bench_why_not, "missing": bench_missing,
                 "missing_change_service": bench_missing_change_service, "sensitivity": bench_sensitivity}
 
 
