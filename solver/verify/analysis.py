@@ -25,7 +25,8 @@ from solver.verify.space import SPACE_FILE, Space, SpaceFacts, control, decode, 
 
 VERIFY_LP = KB_DIR / "search" / "verify.lp"
 CONFLICT_PROPOSALS = 24
-DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption  # encounters the conflict search proposes to the check, at most
+UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
+DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption
 
 
 class Search:
@@ -103,26 +104,6 @@ def _fired(k: int):
     return Function("fired", [Number(k)])
 
 
-def cover(search: Search, targets: set[int], name: str) -> tuple[dict[int, list], set[int]]:
-    """For each target key, a model in which name(key) holds (a model found for one key covers the others it
-    holds for), and the keys for which there is none."""
-    found: dict[int, list] = {}
-    for m in search.models_seen:
-        for k in _atoms(m, name) & targets:
-            found.setdefault(k, m)
-    none = set()
-    for k in sorted(targets):
-        if k in found:
-            continue
-        m = search.model([(Function(name, [Number(k)]), True)])
-        if m is None:
-            none.add(k)
-            continue
-        for k2 in _atoms(m, name) & targets:
-            found.setdefault(k2, m)
-    return found, none
-
-
 def subsumptions(search: Search, alive: set[int]) -> set[tuple[int, int]]:
     """(K, K2): no encounter of the space has K fire without K2. Candidates are the pairs that hold in every
     model seen so far; each is then asked of the solver (a model with K and without K2 refutes it, and the
@@ -174,7 +155,9 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     stakes = {k for k in alive if in_force[k].rule.severity == "error" or in_force[k].rule.review}
     never_decide = stakes - _atoms(consequences, "decisive")
     search.models(limit=DIVERSE_MODELS)
-    subsumed = subsumptions(search, alive)
+    # a rule that fires on every encounter with its service (a policy gap, a scope note) subsumes everything
+    # there and says nothing of the rule it would subsume: it is not asked about as a subsumer
+    subsumed = {(k, k2) for k, k2 in subsumptions(search, alive) if in_force[k2].rule.family not in UNCONDITIONAL}
     violated, passed = _case_coverage(pol)
     wanted = {k for k, _ in subsumed} | never_decide | {k for k in alive if in_force[k].id not in violated}
     witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)])) is not None}
