@@ -24,7 +24,7 @@ from solver.verify import gaps
 from solver.verify.space import SPACE_FILE, Space, SpaceFacts, control, decode, load_space, space_facts
 
 VERIFY_LP = KB_DIR / "search" / "verify.lp"
-CONFLICT_PROPOSALS = 24
+CONFLICT_PROPOSALS = 24  # encounters the conflict search proposes to the check, at most
 UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
 DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption
 
