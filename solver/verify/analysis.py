@@ -56,11 +56,6 @@ class Search:
         found = self._run(assumptions, "brave", "0")
         return set(found[-1]) if found else set()
 
-    def cautious(self, assumptions=()) -> set | None:
-        """The atoms shown in every model (cautious consequences) under the assumptions; None: no model."""
-        found = self._run(assumptions, "cautious", "0")
-        return set(found[-1]) if found else None
-
     def model(self, assumptions=()) -> list | None:
         """One model under the assumptions (facts tried false first): its shown atoms, None when there is none."""
         found = self._run(assumptions)
