@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from clingo import Function, Number, String
+from clingo import Function, Number
 
 from solver.casetest import find_case_files, load_case_files
 from solver.encounter import Encounter
@@ -237,7 +237,7 @@ def _passing(search: Search, keys: set[int]) -> dict[int, list]:
     not fire (the same encounter for every rule it does not break)."""
     if not keys:
         return {}
-    need = [(Function("any_inj"), True), (Function("pick", [Function("line", [String("inj")])]), True)]
+    need = [(Function("any_inj"), True), (Function("pick", [Function("line", [Function("inj")])]), True)]
     base = search.least(need)
     if base is None:
         return {}
