@@ -52,6 +52,8 @@ def seeded(tmp_path_factory):
     shutil.copytree(POLICIES_DIR, root)
     path = root / "rulesets" / "commercial-default.yaml"
     path.write_text(path.read_text(encoding="utf-8").rstrip() + "\n" + SEEDED, encoding="utf-8")
+    palmetto = root / "payers" / "medicare-palmetto.yaml"  # a hole of two days before the uniform LCD
+    palmetto.write_text(palmetto.read_text(encoding="utf-8").replace("from: 2024-04-01", "from: 2024-04-03"), encoding="utf-8")
     engine = Engine(policies_dir=root, kb_dir=KB_DIR)
     return engine, verify(engine, "commercial-default", DAY)
 
@@ -110,6 +112,23 @@ def test_verify_runs_on_every_shipped_payer_and_its_witnesses_behave_as_claimed(
     for f in report["masked"]:
         assert f["rule"] in f["witness"]["findings"]
     assert {f["rule"] for f in report["dead"]} <= {i.id for i in engine.policies.in_force(payer, DAY)}
+    for gap in report["gaps"]:
+        result = _check(engine, gap["witness"]["encounter"])
+        if gap["kind"] == "no_session_limit":  # the witness's earlier sessions raise no frequency finding
+            assert gap["witness"]["encounter"]["history"] and not any(f["category"] == "frequency" for f in result["findings"])
+        if gap["kind"] == "no_diagnosis_rule":
+            assert not any(f["category"] == "diagnosis" for f in result["findings"])
+    if payer == "cigna":  # MM0139 sets a 21-day interval and no cap of sessions
+        assert ("no_session_limit", "tpi") in {(g["kind"], g.get("slot")) for g in report["gaps"]}
+
+
+def test_days_between_a_payers_dated_versions_with_none_in_force_are_a_gap(seeded):
+    from solver.verify.gaps import date_gaps
+    engine, _report = seeded
+    found = date_gaps(engine, "medicare-palmetto")
+    assert [(g["from"], g["through"]) for g in found] == [("2024-04-01", "2024-04-02")]
+    assert "L39671" not in found[0]["witness"]["versions"]
+    assert date_gaps(Engine(), "medicare-palmetto") == []
 
 
 def test_a_rule_no_case_speaks_of_gets_case_stubs_whose_encounters_behave_as_stated(seeded):

@@ -1,11 +1,13 @@
 """payerkb verify: what the rules in force for a payer on a date do over the bounded encounter space
 (solver/verify/space.py), each finding with a minimal witness encounter confirmed by a real check.
 
-One grounding of the knowledge base with kb/search/space.lp and kb/search/verify.lp, then: one solve with brave
-consequences (which rules can fire, which can decide the outcome alone); per rule that can fire, a witness (a
-model found with facts tried false first, narrowed by optimization to the fewest facts); per pair of rules that
-fired together in every model seen, one solve for a model with the first and without the second (none:
-subsumed); the witnesses are checked in one batch by the real check. See verify() for the result.
+One grounding of the knowledge base with kb/search/space.lp and kb/search/verify.lp (facts tried false first,
+rules firing tried false first), then: one solve with brave consequences (which rules can fire at all, which can
+decide the outcome alone); one solve enumerating models that differ in what fires; per pair of rules that fired
+together in every model seen, one solve for a model with the first and without the second (none: subsumed); per
+finding, a witness narrowed by optimization to the fewest facts of its model; per rule of a coding category, an
+encounter of fewest facts whose searched claim breaks it (a conflict when the check's best claim still does).
+Every witness is checked in one batch by the real check; a finding it does not bear out is listed unconfirmed.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from clingo import Function, Number, String
+from clingo import Function, Number
 
 from solver.casetest import find_case_files, load_case_files
 from solver.encounter import Encounter
@@ -22,8 +24,9 @@ from solver.verify import gaps
 from solver.verify.space import SPACE_FILE, Space, SpaceFacts, control, decode, load_space, space_facts
 
 VERIFY_LP = KB_DIR / "search" / "verify.lp"
-CONFLICT_PROPOSALS = 24
-DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption  # encounters the conflict search proposes to the check, at most
+CONFLICT_PROPOSALS = 24  # encounters the conflict search proposes to the check, at most
+UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
+DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption
 
 
 class Search:
@@ -33,7 +36,7 @@ class Search:
         self.engine, self.sf = engine, sf
         self.ctl = control(engine, sf, extra=(VERIFY_LP,), options=["--opt-mode=ignore", "--heuristic=Domain"])
         self.ctl.ground([("base", [])])
-        self.picks = [a.symbol for a in self.ctl.symbolic_atoms.by_signature("pick", 1)]
+        self.picks = [(a.symbol, a.literal) for a in self.ctl.symbolic_atoms.by_signature("pick", 1)]
         self.solves = 0
         self.models_seen: list[list] = []
 
@@ -44,7 +47,8 @@ class Search:
         found: list = []
         with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
             for m in handle:
-                found.append(m.symbols(shown=True))
+                found.append(list(m.symbols(shown=True)) + ([] if enum_mode == "brave" else
+                                                      [p for p, lit in self.picks if m.is_true(lit)]))
         return found
 
     def brave(self, assumptions=()) -> set:
@@ -67,17 +71,17 @@ class Search:
         if first is None:
             return None
         chosen = {s for s in first if s.name == "pick"}
-        fix = [(p, False) for p in self.picks if p not in chosen]
+        fix = [(p, False) for p, _lit in self.picks if p not in chosen]
         found = self._run(list(assumptions) + fix, "auto", "0", "opt")
         best = found[-1] if found else first
         self.models_seen.append(best)
         return best
 
     def models(self, assumptions=(), limit: int = 10) -> list[list]:
-        """Up to `limit` models in one solve, each with other rules firing than the others (projected on
-        fired/1), facts tried false first; they are kept as models seen."""
+        """Up to `limit` models in one solve, each with other rules firing or deciding than the others (projected
+        on the shown atoms), facts tried false first; they are kept as models seen."""
         conf = self.ctl.configuration.solve
-        conf.project = "project"
+        conf.project = "show"
         try:
             found = self._run(assumptions, "auto", str(limit))
         finally:
@@ -95,29 +99,10 @@ def _fired(k: int):
     return Function("fired", [Number(k)])
 
 
-def cover(search: Search, targets: set[int], name: str) -> tuple[dict[int, list], set[int]]:
-    """For each target key, a model in which name(key) holds (a model found for one key covers the others it
-    holds for), and the keys for which there is none."""
-    found: dict[int, list] = {}
-    for m in search.models_seen:
-        for k in _atoms(m, name) & targets:
-            found.setdefault(k, m)
-    none = set()
-    for k in sorted(targets):
-        if k in found:
-            continue
-        m = search.model([(Function(name, [Number(k)]), True)])
-        if m is None:
-            none.add(k)
-            continue
-        for k2 in _atoms(m, name) & targets:
-            found.setdefault(k2, m)
-    return found, none
-
-
 def subsumptions(search: Search, alive: set[int]) -> set[tuple[int, int]]:
     """(K, K2): no encounter of the space has K fire without K2. Candidates are the pairs that hold in every
-    model seen so far; each is then asked of the solver (a model with K and without K2, or none)."""
+    model seen so far; each is then asked of the solver (a model with K and without K2 refutes it, and the
+    others that model refutes; no model: subsumed)."""
     fired_sets = [_atoms(m, "fired") for m in search.models_seen]
     out = set()
     for k in sorted(alive):
@@ -159,15 +144,18 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     not_searched = {k for k, inst in in_force.items() if inst.rule.family in space.not_searched}
     search = Search(engine, sf)
     t1 = time.perf_counter()
-    fire_models, dead = cover(search, set(in_force) - not_searched, "fired")
-    alive = set(fire_models)
+    consequences = search.brave()
+    alive = _atoms(consequences, "fired") & (set(in_force) - not_searched)
+    dead = set(in_force) - not_searched - alive
     stakes = {k for k in alive if in_force[k].rule.severity == "error" or in_force[k].rule.review}
-    _decide_models, never_decide = cover(search, stakes, "decisive")
+    never_decide = stakes - _atoms(consequences, "decisive")
     search.models(limit=DIVERSE_MODELS)
-    subsumed = subsumptions(search, alive)
+    # a rule that fires on every encounter with its service (a policy gap, a scope note) subsumes everything
+    # there and says nothing of the rule it would subsume: it is not asked about as a subsumer
+    subsumed = {(k, k2) for k, k2 in subsumptions(search, alive) if in_force[k2].rule.family not in UNCONDITIONAL}
     violated, passed = _case_coverage(pol)
     wanted = {k for k, _ in subsumed} | never_decide | {k for k in alive if in_force[k].id not in violated}
-    witness_models = {k: search.least([(_fired(k), True)]) or fire_models[k] for k in sorted(wanted)}
+    witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)])) is not None}
     pass_models = _passing(search, {k for k in in_force if in_force[k].id not in passed})
     proposals = conflict_proposals(search, sf)
     t2 = time.perf_counter()
@@ -249,7 +237,7 @@ def _passing(search: Search, keys: set[int]) -> dict[int, list]:
     not fire (the same encounter for every rule it does not break)."""
     if not keys:
         return {}
-    need = [(Function("any_inj"), True), (Function("pick", [Function("line", [String("inj")])]), True)]
+    need = [(Function("any_inj"), True), (Function("pick", [Function("line", [Function("inj")])]), True)]
     base = search.least(need)
     if base is None:
         return {}

@@ -340,6 +340,9 @@ def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = No
     f("sp_max", Function("pointers"), 4)
     for c in space.conflict_categories:
         f("sp_conflict_category", c)
+    # the words of solver/facts.py that space.lp writes into facts (a knowledge-base file holds no such text)
+    for key, word in (("muscle", "muscle"), ("substance", "substance"), ("dose", "dose"), ("relief", "prior_relief_documented")):
+        f("sp_word", Function(key), word)
     return sf
 
 
