@@ -265,7 +265,7 @@ def test_an_include_cycle_is_named(policies):
 def test_a_key_given_twice_in_a_policy_file_is_named(policies):
     path = policies / "payers" / "medicare-cgs.yaml"
     _replace(path, "    from: 2024-04-01\n", "    from: 2024-04-01\n    from: 2025-04-01\n")
-    assert f"{path}: (file): not valid YAML at line 20: the key 'from' is given twice" in _problems(policies)
+    assert f"{path}: (file): not valid YAML at line 21: the key 'from' is given twice" in _problems(policies)
 
 
 def test_a_policy_file_the_loader_would_skip_is_named(policies):
