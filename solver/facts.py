@@ -376,21 +376,27 @@ def ptp_index(pol: Policies) -> dict:
     return idx
 
 
-def _ptp_facts(f, pol: Policies, enc: Encounter) -> None:
-    """The PTP rows between codes in play that are in force on the date of service (ptp_row/4), and those
-    among them whose start is not known on that date (ptp_row_start_unknown/4)."""
-    codes = encounter_codes(pol, enc)
-    d = enc.date_of_service
+def ptp_rows_on(pol: Policies, codes: set[str], d) -> tuple[list, list]:
+    """The PTP rows between these codes in force on day d, and those among them whose start is not known on d."""
     idx = ptp_index(pol)
+    live_out, unknown = [], []
     for c1 in sorted(codes):
         rows = [r for r in idx.get(c1, ()) if r.column2 in codes]
         live = [r for r in rows if (r.applies_from is None or r.applies_from <= d) and (r.deleted is None or d <= r.deleted)]
-        for r in live:
-            f("ptp_row", c1, r.column2, r.modifier_indicator)
-        for r in rows:
-            if r.known_from is not None and d < r.known_from and any(
-                    x.column2 == r.column2 and x.deleted == r.deleted for x in live):
-                f("ptp_row_start_unknown", c1, r.column2, r.note)
+        live_out += live
+        unknown += [r for r in rows if r.known_from is not None and d < r.known_from
+                    and any(x.column2 == r.column2 and x.deleted == r.deleted for x in live)]
+    return live_out, unknown
+
+
+def _ptp_facts(f, pol: Policies, enc: Encounter) -> None:
+    """The PTP rows between codes in play that are in force on the date of service (ptp_row/4), and those
+    among them whose start is not known on that date (ptp_row_start_unknown/4)."""
+    live, unknown = ptp_rows_on(pol, encounter_codes(pol, enc), enc.date_of_service)
+    for r in live:
+        f("ptp_row", r.column1, r.column2, r.modifier_indicator)
+    for r in unknown:
+        f("ptp_row_start_unknown", r.column1, r.column2, r.note)
 
 
 def _claim_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts, slots: set[str], procs: list[tuple[Symbol, str]]) -> None:

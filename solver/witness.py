@@ -104,7 +104,7 @@ def _both_space(old: Engine, new: Engine, payer: str, on: dt.date, space) -> sp.
     lists, the distances of both versions' windows, their thresholds), over OLD's tables."""
     both = copy.copy(old.policies)
     both._in_force = {(payer, on): list(old.policies.in_force(payer, on)) + list(new.policies.in_force(payer, on))}
-    return sp.space_facts(both, payer, on, space)
+    return sp.space_facts(both, payer, on, space, thresholds_of=old.policies)
 
 
 def _shifted(sym: clingo.Symbol, off: int) -> clingo.Symbol:
@@ -134,6 +134,9 @@ def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: li
             for sym in rule_facts(new.policies, inst):
                 add(_shifted(sym, off))
             add(Function("rule_set_member", [Number(NEW_SET), Number(inst.index + off)]))
+        # NEW's thresholds for key 1 (space.lp states the chosen encounter's dates and lists with them)
+        for sym in sp.threshold_facts(new.policies, payer, on, [c for c, _, _ in sf.diagnoses], key=1, offset=off):
+            add(sym)
         add(Function("encounter_rules", [Number(1), Number(NEW_SET)]))
         for k in _changed(old.policies.in_force(payer, on), new_in_force, off):
             add(Function("changed", [Number(k)]))

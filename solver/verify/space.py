@@ -26,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from solver.encounter import Encounter
 from solver.errors import PolicyError, Problem, pydantic_problems
-from solver.facts import _substance_classes, table_facts
+from solver.facts import _substance_classes, ptp_rows_on, table_facts
 from solver.param_types import DOCUMENTATION_ELEMENTS
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, RuleInstance
+from solver.thresholds import thresholds
 from solver.yamltext import read_policy_yaml
 
 SPACE_FILE = POLICIES_DIR / "verify" / "space.yaml"
@@ -249,7 +250,25 @@ def diagnosis_classes(pol: Policies, in_force: list[RuleInstance], on: dt.date, 
     return out
 
 
-def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = None) -> SpaceFacts:
+def threshold_facts(pol: Policies, payer: str, on: dt.date, codes: list[str], key: int, offset: int = 0) -> list[Symbol]:
+    """The numbers and lists the rules of `pol` in force compare with (solver/thresholds.py), for encounter key
+    `key` (rule keys shifted by `offset`): space.lp turns the chosen distances, weeks, relief and diagnoses into
+    the booleans a check computes with them."""
+    th = thresholds(pol, pol.in_force_set(payer, on))
+    E = Number(key)
+    out = [Function("sp_key", [E])]
+    out += [Function("sp_gap_days", [E, Number(n)]) for n in th.gap_days]
+    out += [Function("sp_from_day", [E, Number(d)]) for d in th.from_days]
+    out += [Function("sp_weeks_min", [E, Number(w)]) for w in th.therapy_weeks]
+    out += [Function("sp_relief_min", [E, Number(p), Number(w)]) for p, w in th.relief]
+    out += [Function("sp_dx_list", [E, Number(k + offset), String(c)]) for k, listed in th.dx_lists for c in codes if c in listed]
+    out += [Function("sp_dx_region", [E, Number(k + offset), String(r), String(c)])
+            for k, r, listed in th.dx_regions for c in codes if c in listed]
+    return out
+
+
+def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = None,
+                thresholds_of: Policies | None = None) -> SpaceFacts:
     space = space or load_space(SPACE_FILE, pol)
     in_force = pol.in_force(payer, on)
     sf = SpaceFacts(payer, on, space, in_force)
@@ -323,14 +342,7 @@ def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = No
     sf.relief = [(p, w) for p in percents for w in weeks if p <= 100]
     for p, w in sf.relief:
         f("sp_relief", p, w)
-    # claims
-    from solver.policy_model import CATEGORIES
-    for i, c in enumerate(space.conflict_categories):
-        if c not in CATEGORIES:
-            problems.append(Problem(file, f"conflict_categories.{i}", f"unknown category; use one of {list(CATEGORIES)}"))
-    for fam in space.not_searched:
-        if fam not in pol.families:
-            problems.append(Problem(file, f"not_searched.{fam}", f"unknown rule family; the families are in kb/families.yaml"))
+    # claims (the categories and families named were checked when the space was loaded)
     for i, u in enumerate(space.claim.units):
         f("sp_units", u, i)
     sf.modifiers = _modifiers(pol, in_force, space)
@@ -340,6 +352,13 @@ def space_facts(pol: Policies, payer: str, on: dt.date, space: Space | None = No
     f("sp_max", Function("pointers"), 4)
     for c in space.conflict_categories:
         f("sp_conflict_category", c)
+    # the comparisons the rules in force make, as a check states them (solver/thresholds.py)
+    sf.symbols += threshold_facts(thresholds_of or pol, payer, on, codes, key=0)
+    live, unknown = ptp_rows_on(pol, sf.codes, on)
+    for r in live:
+        f("sp_ptp", r.column1, r.column2, r.modifier_indicator)
+    for r in unknown:
+        f("sp_ptp_start_unknown", r.column1, r.column2, r.note)
     # the words of solver/facts.py that space.lp writes into facts (a knowledge-base file holds no such text)
     for key, word in (("muscle", "muscle"), ("substance", "substance"), ("dose", "dose"), ("relief", "prior_relief_documented")):
         f("sp_word", Function(key), word)
