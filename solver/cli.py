@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -96,6 +97,16 @@ def _set_policies(policies: Optional[Path]) -> None:
         _POLICIES["dir"] = policies
 
 
+def _use_payer_map(payer_map: Optional[Path]) -> None:
+    """--payer-map FILE: the map the input formats (FHIR, X12) read, in this process and its workers."""
+    if payer_map is None:
+        return
+    if not payer_map.is_file():
+        _fail([Problem("(command line)", "--payer-map", f"no file {str(payer_map)!r}; give the path of a payer map "
+                       "(see policies/payer-map.yaml for its form)")])
+    os.environ["PAYERKB_PAYER_MAP"] = str(payer_map.resolve())
+
+
 def _read_all(files: list[str]):
     """Every record of every file, and the problems of the files that could not be read at all."""
     from solver.reading import read_file
@@ -116,6 +127,7 @@ def check(
     fmt: Format = typer.Option(Format.text, "--format", metavar="text|json|fhir", help="text (a readable report), json, or fhir (a ClaimResponse per record)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", metavar="error|warning", help="Exit 1 when any finding has this severity or worse (for CI)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, metavar="N", help="Processes to use for large inputs (default: every core)."),
+    payer_map: Optional[Path] = typer.Option(None, "--payer-map", metavar="FILE", help="Which payer a FHIR or X12 claim is for (default: $PAYERKB_PAYER_MAP, or policies/payer-map.yaml)."),
     policies: Optional[Path] = _policies_option(),
 ):
     """Check encounters: findings, the corrected or derived claim, and the outcome."""
@@ -123,6 +135,7 @@ def check(
     from solver.report import summary_line, use_color
 
     _set_policies(policies)
+    _use_payer_map(payer_map)
     when = _parse_date(date, "--date")
     engine = _engine()
     gc.freeze()  # the engine's long-lived objects; bulk reading and solving make garbage the collector need not scan

@@ -102,15 +102,20 @@ class Engine:
                 out.append(_failure(enc, exc))
         return out
 
-    def _solve(self, encounters: list[Encounter]) -> list[dict]:
-        t0 = time.perf_counter()
-        messages: list[str] = []
+    def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
+                messages: list[str] | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
+        """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
+        these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
+
+        The search programs (what-if, verify, policy diff) start from this, add their own choices and goals and
+        solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra."""
+        sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
-            messages.append(msg.strip())
+            sink.append(msg.strip())
             self._log(code, msg)
 
-        ctl = clingo.Control(SOLVER_OPTIONS, logger=log, message_limit=5)
+        ctl = clingo.Control(SOLVER_OPTIONS if options is None else options, logger=log, message_limit=5)
         facts = [encounter_facts(self.policies, enc, n) for n, enc in enumerate(encounters)]
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
@@ -120,6 +125,9 @@ class Engine:
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
+                    builder.add(stmt)
+            for path in extra:
+                for stmt in _parsed(Path(path)):
                     builder.add(stmt)
         with ctl.backend() as backend:
             codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
@@ -134,6 +142,12 @@ class Engine:
             for ef in facts:
                 for sym in ef.symbols:
                     backend.add_rule([backend.add_atom(sym)])
+        return ctl, facts
+
+    def _solve(self, encounters: list[Encounter]) -> list[dict]:
+        t0 = time.perf_counter()
+        messages: list[str] = []
+        ctl, facts = self.control(encounters, messages=messages)
         t1 = time.perf_counter()
         try:
             ctl.ground([("base", [])])
@@ -183,6 +197,20 @@ class Engine:
         tables = self._table_facts.for_codes(encounter_codes(self.policies, enc))
         lines += [f"{sym}." for sym in tables + rules + ef.symbols]
         return "\n".join(lines) + "\n"
+
+
+_PARSED: dict[tuple[str, float], list] = {}
+
+
+def _parsed(path: Path) -> list:
+    """The statements of an extra program file, parsed once per process (and again when the file changes)."""
+    key = (str(path.resolve()), path.stat().st_mtime)
+    if key not in _PARSED:
+        stmts: list = []
+        clingo_ast.parse_string(path.read_text(encoding="utf-8"),
+                                lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and stmts.append(stmt))
+        _PARSED[key] = stmts
+    return _PARSED[key]
 
 
 def _failure(enc: Encounter, exc: Exception) -> dict:

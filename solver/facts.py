@@ -71,6 +71,7 @@ def rule_facts(pol: Policies, inst: RuleInstance) -> list[Symbol]:
     k = rule_key(inst)
     out = [Function("rule", [k, Function(inst.rule.family)]),
            *([Function("rule_needs_note", [k])] if pol.families[inst.rule.family].get("needs_note") else []),
+           *([Function("rule_review", [k])] if inst.rule.review else []),
            Function("rule_name", [k, String(inst.payer), String(inst.rule.id), String(inst.version)]),
            Function("rule_category", [k, String(inst.rule.category)]), Function("rule_severity", [k, String(inst.rule.severity)])]
     if inst.start is not None:

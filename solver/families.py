@@ -13,7 +13,6 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from solver.errors import Problem
 

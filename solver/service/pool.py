@@ -41,6 +41,11 @@ def ping() -> int:
     return os.getpid()
 
 
+def call_with_engine(func, args: tuple):
+    """An exploration (what-if, compare, explain): func(engine, *args) in a worker, with that worker's engine."""
+    return func(_ENGINE, *args)
+
+
 def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
                  with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
     """Each record's Answer (batch._answer), the hash of its input, and the input when it is to be logged."""
@@ -90,26 +95,34 @@ class WorkerPool:
 
     async def run(self, records: list[Record], payer, date, with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
         chunks = [records[k:k + batch.CHUNK] for k in range(0, len(records), batch.CHUNK)]
+        done = await self._await([(answer_chunk, (c, payer, date, with_inputs)) for c in chunks])
+        return [item for chunk in done for item in chunk]
+
+    async def call(self, func, *args):
+        """func(engine, *args) in a worker (func a module-level function, args picklable): the explorations'
+        door to the solver, with the same timeout and lost-worker answers as a check."""
+        return (await self._await([(call_with_engine, (func, args))]))[0]
+
+    async def _await(self, tasks: list[tuple]) -> list:
         pool = self._pool
         try:
-            futures = [pool.submit(answer_chunk, c, payer, date, with_inputs) for c in chunks]
+            futures = [pool.submit(fn, *a) for fn, a in tasks]
         except (BrokenProcessPool, RuntimeError):  # broken before this request: it runs on a new pool
             self._replace(pool)
             pool = self._pool
-            futures = [pool.submit(answer_chunk, c, payer, date, with_inputs) for c in chunks]
+            futures = [pool.submit(fn, *a) for fn, a in tasks]
         waiting = [asyncio.wrap_future(f) for f in futures]
         try:
-            done = await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+            return await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
         except asyncio.TimeoutError:
             self._replace(pool, retire_after=self.timeout)
-            raise ProblemError(504, "timeout", f"the check ran longer than {self.timeout:g} s and was stopped; "
+            raise ProblemError(504, "timeout", f"the request ran longer than {self.timeout:g} s and was stopped; "
                                "send fewer encounters a request, or try again") from None
         except BrokenProcessPool:
             self._replace(pool)
             raise ProblemError(503, "worker-lost", "a solver worker stopped while answering this request; "
                                "the service has started a new one: send the request again",
                                headers={"Retry-After": "1"}) from None
-        return [item for chunk in done for item in chunk]
 
     def shutdown(self) -> None:
         """Finish what is in flight on the current pool; end the workers of retired pools still running (they

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from solver import batch
-from solver.batch import Answer, Job
+from solver.batch import Job
 from solver.encounter import Encounter
 from solver.reading import Record
 from solver.service.decision_log import DecisionLog
@@ -50,6 +50,14 @@ class Service:
             result["decision"] = self.log.record(result, sha, inp)
             out.append(result)
         return out
+
+    async def explore(self, func, *args):
+        """deps.get_explorer: func(engine, *args) run in a worker (what-if, compare, explain)."""
+        self.inflight += 1
+        try:
+            return await self.pool.call(func, *args)
+        finally:
+            self.inflight -= 1
 
     async def check_encounters(self, encounters: list[Encounter]) -> list[dict]:
         """deps.get_checker: the result of each encounter, in order, with "decision": {"id", "time"}."""
