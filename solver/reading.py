@@ -19,6 +19,11 @@ from typing import Iterator
 import yaml
 from pydantic import ValidationError
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the careful reader alone is slower
+    _orjson = None
+
 from solver.encounter import MAX_ID, Encounter
 from solver.errors import InputError, Problem, pydantic_problems
 from solver.formats import input_formats
@@ -43,23 +48,21 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _DEEP_TAG = "tag:payerkb,2024:too-deep"
 
 
-class _EncounterLoader(yaml.SafeLoader):
-    """A safe YAML loader for encounter files: plain scalars stay text (only null and merge keys resolve),
-    nesting below MAX_DEPTH becomes a TOO_DEEP marker, and a mapping records the keys it was given twice."""
+class _Depth:
+    """Composing nodes with the depth counted: nesting below MAX_DEPTH becomes a TOO_DEEP marker."""
 
-    def __init__(self, stream):
-        super().__init__(stream)
+    def _start(self) -> None:
         self._depth = 0
         self.flagged = False  # a mapping with a key given twice, or nesting cut off: records need a look
 
     def compose_node(self, parent, index):
         if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         if self._depth >= MAX_DEPTH:
             return self._skip_deep()
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
 
@@ -79,13 +82,29 @@ class _EncounterLoader(yaml.SafeLoader):
         return node
 
 
-_EncounterLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag in _KEEP]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+class _Loader(_Depth, yaml.SafeLoader):
+    """A safe YAML loader for encounter files: plain scalars stay text (only null and merge keys resolve),
+    nesting below MAX_DEPTH becomes a TOO_DEEP marker, and a mapping records the keys it was given twice."""
+
+    def __init__(self, stream):
+        yaml.SafeLoader.__init__(self, stream)
+        self._start()
 
 
-def _construct_map(loader: _EncounterLoader, node: yaml.MappingNode):
+_LOADERS: tuple = (_Loader,)
+if hasattr(yaml, "CSafeLoader"):
+    class _CLoader(_Depth, yaml.composer.Composer, yaml.CSafeLoader):
+        """The same loader on libyaml's C parser: events from C, nodes composed (and depth counted) in Python."""
+
+        def __init__(self, stream):
+            yaml.CSafeLoader.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            self._start()
+
+    _LOADERS = (_CLoader, _Loader)
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode):
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for key_node, _value in node.value:
@@ -104,17 +123,29 @@ def _construct_map(loader: _EncounterLoader, node: yaml.MappingNode):
     data.update(loader.construct_mapping(node))
 
 
-_EncounterLoader.add_constructor(_MAP_TAG, _construct_map)
-_EncounterLoader.add_constructor(_DEEP_TAG, lambda loader, node: TOO_DEEP)
+for _cls in _LOADERS:
+    _cls.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag in _KEEP]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _cls.add_constructor(_MAP_TAG, _construct_map)
+    _cls.add_constructor(_DEEP_TAG, lambda loader, node: TOO_DEEP)
 
 
 def load_encounter_yaml(text: str) -> tuple[object, str | None]:
     """The data, and "walk" when some record has a key given twice or nesting cut off (else None)."""
-    loader = _EncounterLoader(text)
-    try:
-        return loader.get_single_data(), "walk" if loader.flagged else None
-    finally:
-        loader.dispose()
+    for n, cls in enumerate(_LOADERS, start=1):
+        loader = cls(text)
+        try:
+            return loader.get_single_data(), "walk" if loader.flagged else None
+        except yaml.YAMLError:
+            if n == len(_LOADERS):
+                raise
+            # libyaml stops at its own flow-nesting limit and words errors its own way: the Python parser
+            # reads the text again, so nesting past MAX_DEPTH is an error of its record and messages stay the same
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable")
 
 
 # --- JSON ------------------------------------------------------------------------------------------
@@ -173,6 +204,37 @@ def load_json(text: str) -> tuple[object, str | None]:
     if flagged:
         return data, "walk"
     return data, "depth" if text.count("{") + text.count("[") > MAX_DEPTH else None
+
+
+_KEY = re.compile(rb'"\s*:')  # a key's closing quote and its colon (or a quote and colon inside a string)
+_LONG_NUMBER = re.compile(rb"\d{19}")  # orjson reads an integer past 64 bits as a float: such lines go the careful way
+
+
+def _plain_json(data: bytes):
+    """The object of a JSON Lines record with nothing unusual about it, read fast (orjson), else None.
+
+    Unusual is anything the careful reader (load_json) must see: text orjson rejects (not UTF-8, NaN, lone
+    surrogates), a run of 19 digits (orjson reads an integer past 64 bits as a float), nesting past MAX_DEPTH,
+    and a key given twice. A key given twice leaves the object with fewer keys than the text has quote-colon
+    pairs, so any line where the two counts differ (a string holding a quote and a colon too) goes the careful way."""
+    if _orjson is None or _LONG_NUMBER.search(data):
+        return None
+    try:
+        raw = _orjson.loads(data)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    keys, stack = 0, [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(node, dict):
+            keys += len(node)
+            node = node.values()
+        stack += [(c, depth + 1) for c in node if isinstance(c, (dict, list))]
+    return raw if keys == len(_KEY.findall(data)) else None
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -239,6 +301,11 @@ class Record:
                 pass
             self.problems = [Problem(self.source, "(record)", f"not UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}; "
                                      "save the file as UTF-8", self.label)]
+            return self
+        raw = _plain_json(data)
+        if raw is not None:
+            done = _validate(raw, self.source, self.index, True, None)
+            self.raw_id, self.encounter, self.problems = done.raw_id, done.encounter, done.problems
             return self
         try:
             raw, needs = load_json(text)
