@@ -37,6 +37,7 @@ from varied import varied_encounters  # noqa: E402
 
 _PHASES = r'''
 import json, sys, time
+time.perf_counter = time.process_time  # the engine's own timings in CPU seconds too: a busy machine queues
 from solver.batch import Job, run
 from solver.engine import Engine
 from solver.reading import read_file
@@ -132,9 +133,15 @@ def report(args, work: Path, baseline: Path) -> None:
             batch[name].append(timed([py, "-m", "solver", "check", str(data), "--format", "json"], tree, work / f"{name}.jsonl"))
             for _ in range(3):
                 cold[name].append(timed([py, "-m", "solver", "check", str(one)], tree))
-    same = (work / "this.jsonl").read_bytes() == (work / "baseline.jsonl").read_bytes()
-    print(f"varied encounters: {args.n}, runs: {args.runs}; outputs byte-identical: {same}")
     print(f"{'figure':38s} {'this':>10s} {'baseline':>10s} {'ratio':>6s}")
+    if args.runs:
+        figures(args, work, batch, cold)
+    phases_and_memory(args, work, data, trees)
+
+
+def figures(args, work: Path, batch: dict, cold: dict) -> None:
+    same = (work / "this.jsonl").read_bytes() == (work / "baseline.jsonl").read_bytes()
+    print(f"batch of {args.n} varied encounters, {args.runs} runs each; outputs byte-identical: {same}")
     bw, bc = (median_pair(batch[k]) for k in ("this", "baseline"))
     rows = [("batch wall s", bw[0], bc[0]), ("batch cpu s", bw[1], bc[1]),
             ("batch encounters / wall s", args.n / bw[0], args.n / bc[0]),
@@ -143,6 +150,10 @@ def report(args, work: Path, baseline: Path) -> None:
     rows += [("cold start wall s (one encounter)", cw[0], cc[0]), ("cold start cpu s", cw[1], cc[1])]
     for label, a, b in rows:
         print(f"{label:38s} {a:10.3f} {b:10.3f} {ratio(a, b):>6s}")
+
+
+def phases_and_memory(args, work: Path, data: Path, trees: dict) -> None:
+    py = sys.executable
     if args.phases:
         got = {}
         for name, tree in trees.items():
