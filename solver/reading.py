@@ -19,11 +19,6 @@ from typing import Iterator
 import yaml
 from pydantic import ValidationError
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - orjson is a dependency; the careful reader alone is slower
-    _orjson = None
-
 from solver.encounter import MAX_ID, Encounter
 from solver.errors import InputError, Problem, pydantic_problems
 from solver.formats import input_formats
@@ -206,37 +201,6 @@ def load_json(text: str) -> tuple[object, str | None]:
     return data, "depth" if text.count("{") + text.count("[") > MAX_DEPTH else None
 
 
-_KEY = re.compile(rb'"\s*:')  # a key's closing quote and its colon (or a quote and colon inside a string)
-_LONG_NUMBER = re.compile(rb"\d{19}")  # orjson reads an integer past 64 bits as a float: such lines go the careful way
-
-
-def _plain_json(data: bytes):
-    """The object of a JSON Lines record with nothing unusual about it, read fast (orjson), else None.
-
-    Unusual is anything the careful reader (load_json) must see: text orjson rejects (not UTF-8, NaN, lone
-    surrogates), a run of 19 digits (orjson reads an integer past 64 bits as a float), nesting past MAX_DEPTH,
-    and a key given twice. A key given twice leaves the object with fewer keys than the text has quote-colon
-    pairs, so any line where the two counts differ (a string holding a quote and a colon too) goes the careful way."""
-    if _orjson is None or _LONG_NUMBER.search(data):
-        return None
-    try:
-        raw = _orjson.loads(data)
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(raw, dict):
-        return None
-    keys, stack = 0, [(raw, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return None
-        if isinstance(node, dict):
-            keys += len(node)
-            node = node.values()
-        stack += [(c, depth + 1) for c in node if isinstance(c, (dict, list))]
-    return raw if keys == len(_KEY.findall(data)) else None
-
-
 # --- records ---------------------------------------------------------------------------------------
 def _too_deep(raw) -> bool:
     stack = [(raw, 1)]
@@ -301,11 +265,6 @@ class Record:
                 pass
             self.problems = [Problem(self.source, "(record)", f"not UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}; "
                                      "save the file as UTF-8", self.label)]
-            return self
-        raw = _plain_json(data)
-        if raw is not None:
-            done = _validate(raw, self.source, self.index, True, None)
-            self.raw_id, self.encounter, self.problems = done.raw_id, done.encounter, done.problems
             return self
         try:
             raw, needs = load_json(text)
