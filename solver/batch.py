@@ -18,7 +18,9 @@ from solver.engine import Engine
 from solver.errors import Problem
 from solver.reading import Record
 
-CHUNK = 250
+CHUNK = 1000  # records a worker task reads, answers and writes
+GROUP = 100  # encounters of one payer answered in one grounding (a grounding of fewer rules and families)
+TASKS_PER_WORKER = 25  # a worker is replaced after this many chunks: clingo interns symbols for a process's life
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,14 @@ def _answer(job: Job, chunk: list[Record]) -> list[Answer]:
             results[i] = (problems, error_result(rec, problems))
         else:
             todo.append(i)
-    answered = job.engine.check_many([chunk[i].encounter for i in todo]) if todo else []
-    for i, res in zip(todo, answered):
+    by_payer: dict[str, list[int]] = {}
+    for i in todo:
+        by_payer.setdefault(chunk[i].encounter.payer, []).append(i)
+    order = [i for group in by_payer.values() for i in group]
+    answered = []
+    for k in range(0, len(order), GROUP):
+        answered += job.engine.check_many([chunk[i].encounter for i in order[k:k + GROUP]])
+    for i, res in zip(order, answered):
         if res.get("outcome") == "error":  # the solver could not answer it: an error of this record
             rec = chunk[i]
             problems = [Problem(rec.source, e["field"], e["message"], rec.label) for e in res["errors"]]
@@ -135,7 +143,7 @@ def run(job: Job, records: list[Record], jobs: int | None = None) -> list[Answer
         global _JOB
         _JOB = job
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(jobs, len(chunks)), initializer=_ignore_interrupt) as pool:
+        with ctx.Pool(min(jobs, len(chunks)), initializer=_ignore_interrupt, maxtasksperchild=TASKS_PER_WORKER) as pool:
             answered = pool.map(_answer_in_worker, chunks, chunksize=1)
     else:
         answered = [_answer(job, c) for c in chunks]

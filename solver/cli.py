@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from solver import __version__
 from solver.errors import PayerkbError, Problem
@@ -23,7 +22,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="payerkb: check trigger point injection claims against payer policy, with the source of every answer.")
 policy_app = typer.Typer(no_args_is_help=True, help="See the payers and the rules in force.")
 app.add_typer(policy_app, name="policy")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _err():
+    """The console of standard error (rich is imported only by the commands that print with it)."""
+    from rich.console import Console
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Format(str, Enum):
@@ -299,7 +303,7 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
         _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
     runs: list = []
     try:
-        failures, total = run_cases(engine, files, err, runs)
+        failures, total = run_cases(engine, files, _err(), runs)
     except PayerkbError as exc:
         _fail(exc.problems)
     report = None

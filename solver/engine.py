@@ -67,10 +67,25 @@ class Engine:
         # The knowledge base is parsed once; a batch grounds the core files and the families of the rules
         # in force for its encounters (a family no rule uses derives nothing).
         family_files = {name: "families/" + spec["file"] for name, spec in self.policies.families.items()}
-        self._parts = kb_parts(self.kb_dir)
+        # `#defined` statements apart: a batch replays only those of predicates it gives no facts of
+        self._parts = [(name, [s for s in stmts if _defined(s) is None], [(d, s) for s in stmts if (d := _defined(s))])
+                       for name, stmts in kb_parts(self.kb_dir)]
         self._family_file = family_files
-        self._rule_facts = [rule_facts(self.policies, inst) for inst in self.policies.instances]
+        self._rule_facts: dict[int, list[clingo.Symbol]] = {}  # built on first use: a single check needs few
         self._table_facts = table_facts(self.policies)
+        self._signatures: dict[int, tuple[str, int]] = {}  # id of a table or rule fact (they live as long) -> its signature
+
+    def _rules(self, k: int) -> list[clingo.Symbol]:
+        facts = self._rule_facts.get(k)
+        if facts is None:
+            facts = self._rule_facts[k] = rule_facts(self.policies, self.policies.instances[k])
+        return facts
+
+    def _signature(self, sym: clingo.Symbol) -> tuple[str, int]:
+        sig = self._signatures.get(id(sym))
+        if sig is None:
+            sig = self._signatures[id(sym)] = (sym.name, len(sym.arguments))
+        return sig
 
     # --- public API --------------------------------------------------------------------------------
     def unknown_payer(self, enc: Encounter) -> Problem | None:
@@ -122,22 +137,28 @@ class Engine:
         sets = {self.policies.in_force_set(enc.payer, enc.date_of_service) for enc in encounters}
         in_force = {k for s in sets for k in self.policies.set_members(s)}
         files = {self._family_file[self.policies.instances[k].rule.family] for k in in_force}
+        codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
+        fixed = [*self._table_facts.for_codes(codes), *(sym for k in sorted(in_force) for sym in self._rules(k))]
+        # A `#defined` statement costs the grounder a statement: those of predicates this batch has facts of
+        # are left out (the others are kept, so clingo stays silent about inputs no encounter gives).
+        given = {self._signature(sym) for sym in fixed}.union(*(ef.signatures for ef in facts))
+        if sets:
+            given.add(("rule_set_member", 2))
         with clingo_ast.ProgramBuilder(ctl) as builder:
-            for name, stmts in self._parts:
+            for name, stmts, defined in self._parts:
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
                     builder.add(stmt)
+                for signature, stmt in defined:
+                    if signature not in given:
+                        builder.add(stmt)
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
         with ctl.backend() as backend:
-            codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
-            for sym in self._table_facts.for_codes(codes):
+            for sym in fixed:
                 backend.add_rule([backend.add_atom(sym)])
-            for k in sorted(in_force):
-                for sym in self._rule_facts[k]:
-                    backend.add_rule([backend.add_atom(sym)])
             for s in sorted(sets):
                 for sym in self._set_facts(s):
                     backend.add_rule([backend.add_atom(sym)])
@@ -193,7 +214,7 @@ class Engine:
         into rules, so the replay reads exactly the atoms the engine adds."""
         ef: EncounterFacts = encounter_facts(self.policies, enc, 0)
         set_id = self.policies.in_force_set(enc.payer, enc.date_of_service)
-        rules = [sym for k in self.policies.set_members(set_id) for sym in self._rule_facts[k]] + self._set_facts(set_id)
+        rules = [sym for k in self.policies.set_members(set_id) for sym in self._rules(k)] + self._set_facts(set_id)
         lines = [f"% payerkb compile: one encounter for payer {enc.payer}, date of service {enc.date_of_service.isoformat()}",
                  f"% replay: python -m clingo {self.kb_dir / 'main.lp'} <this file>",
                  "% rule_name(K,Payer,RuleId,Version) names each rule key K of violation/4."]
@@ -214,6 +235,13 @@ def _parsed(path: Path) -> list:
                                 lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and stmts.append(stmt))
         _PARSED[key] = stmts
     return _PARSED[key]
+
+
+def _defined(stmt) -> tuple[str, int] | None:
+    """The predicate a `#defined name/arity.` statement declares (positive ones), else None."""
+    if stmt.ast_type != clingo_ast.ASTType.Defined or not stmt.positive:
+        return None
+    return (stmt.name, stmt.arity)
 
 
 def _failure(enc: Encounter, exc: Exception) -> dict:

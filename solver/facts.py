@@ -141,6 +141,7 @@ class EncounterFacts:
     slot_of_line: dict[int, Symbol] = field(default_factory=dict)
     injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
     unknown_muscles: list[str] = field(default_factory=list)
+    signatures: set[tuple[str, int]] = field(default_factory=set)  # (name, arity) of the facts, for the engine
 
 
 def _substance_classes(pol: Policies, substance: str | None) -> list[str]:
@@ -161,14 +162,16 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
     ef = EncounterFacts(key)
     E = Number(key)
-    add = ef.symbols.append
+    add, signature = ef.symbols.append, ef.signatures.add
 
     if raw:
         def f(name, *args):
             add((name, args))
+            signature((name, len(args) + 1))
     else:
         def f(name, *args):
             add(Function(name, [E, *map(_sym, args)]))
+            signature((name, len(args) + 1))
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:

@@ -54,6 +54,15 @@ def _build_index() -> dict:
     return {"codes": codes, "excludes1": excludes1, "digest": code_set_digest(codes)}
 
 
+def _loads(data: bytes):
+    """JSON (orjson where installed: the index is the largest file a check reads)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.loads(data.decode("utf-8"))
+    return orjson.loads(data)
+
+
 def _well_formed(data) -> bool:
     """A cached index of the right shape: a non-empty {code: 0|1}, {code: [note]} and a hex digest."""
     if not isinstance(data, dict) or set(data) != {"codes", "excludes1", "digest"}:
@@ -63,9 +72,11 @@ def _well_formed(data) -> bool:
         return False
     if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
         return False
-    if any(type(v) is not int or v not in (0, 1) for v in codes.values()):
+    if not {*map(type, codes.values())} <= {int} or not {*codes.values()} <= {0, 1}:  # bool is not int here
         return False
-    return all(isinstance(v, list) and all(isinstance(n, str) for n in v) for v in ex.values())
+    if not {*map(type, ex.values())} <= {list}:
+        return False
+    return {type(n) for v in ex.values() for n in v} <= {str}
 
 
 def index() -> dict:
@@ -76,7 +87,7 @@ def index() -> dict:
     version = metadata.version("simple-icd-10-cm")
     path = cache_dir() / f"icd10cm-index-v2-{version}.json"  # v2: with the code set fingerprint
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _loads(path.read_bytes())
         if _well_formed(data):
             _INDEX = data
             return _INDEX
@@ -132,6 +143,7 @@ class CodeSet:
                 self.history = build_history(source, rows, changes, self._codes, (str(table), str(changes_file)), problems)
         if problems:
             raise PolicyError(problems)
+        self._sorted: list[str] | None = None
         self._starts = self.history.starts
         self._judgements = self.history.judgements
 
@@ -185,8 +197,11 @@ class CodeSet:
         root = pattern[:-1].rstrip(".")
         if not self.known(root):
             return []
-        below = {c for c in (*self._codes, *self.history.changed) if c.startswith(root) and c != root}
-        return [root] + sorted(below)
+        if self._sorted is None:  # every code of any release held, sorted: a prefix is a range of it
+            self._sorted = sorted({*self._codes, *self.history.changed})
+        start = bisect.bisect_right(self._sorted, root)
+        end = bisect.bisect_left(self._sorted, root + "\uffff", start)
+        return [root] + self._sorted[start:end]
 
 
 @lru_cache(maxsize=65536)

@@ -9,7 +9,6 @@ lists); a case's `encounter` and `defaults` are the encounter contract's fields,
 merged before the encounter is validated)."""
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re

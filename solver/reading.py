@@ -43,23 +43,21 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _DEEP_TAG = "tag:payerkb,2024:too-deep"
 
 
-class _EncounterLoader(yaml.SafeLoader):
-    """A safe YAML loader for encounter files: plain scalars stay text (only null and merge keys resolve),
-    nesting below MAX_DEPTH becomes a TOO_DEEP marker, and a mapping records the keys it was given twice."""
+class _Depth:
+    """Composing nodes with the depth counted: nesting below MAX_DEPTH becomes a TOO_DEEP marker."""
 
-    def __init__(self, stream):
-        super().__init__(stream)
+    def _start(self) -> None:
         self._depth = 0
         self.flagged = False  # a mapping with a key given twice, or nesting cut off: records need a look
 
     def compose_node(self, parent, index):
         if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         if self._depth >= MAX_DEPTH:
             return self._skip_deep()
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
 
@@ -79,13 +77,29 @@ class _EncounterLoader(yaml.SafeLoader):
         return node
 
 
-_EncounterLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag in _KEEP]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+class _Loader(_Depth, yaml.SafeLoader):
+    """A safe YAML loader for encounter files: plain scalars stay text (only null and merge keys resolve),
+    nesting below MAX_DEPTH becomes a TOO_DEEP marker, and a mapping records the keys it was given twice."""
+
+    def __init__(self, stream):
+        yaml.SafeLoader.__init__(self, stream)
+        self._start()
 
 
-def _construct_map(loader: _EncounterLoader, node: yaml.MappingNode):
+_LOADERS: tuple = (_Loader,)
+if hasattr(yaml, "CSafeLoader"):
+    class _CLoader(_Depth, yaml.composer.Composer, yaml.CSafeLoader):
+        """The same loader on libyaml's C parser: events from C, nodes composed (and depth counted) in Python."""
+
+        def __init__(self, stream):
+            yaml.CSafeLoader.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            self._start()
+
+    _LOADERS = (_CLoader, _Loader)
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode):
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for key_node, _value in node.value:
@@ -104,17 +118,29 @@ def _construct_map(loader: _EncounterLoader, node: yaml.MappingNode):
     data.update(loader.construct_mapping(node))
 
 
-_EncounterLoader.add_constructor(_MAP_TAG, _construct_map)
-_EncounterLoader.add_constructor(_DEEP_TAG, lambda loader, node: TOO_DEEP)
+for _cls in _LOADERS:
+    _cls.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag in _KEEP]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _cls.add_constructor(_MAP_TAG, _construct_map)
+    _cls.add_constructor(_DEEP_TAG, lambda loader, node: TOO_DEEP)
 
 
 def load_encounter_yaml(text: str) -> tuple[object, str | None]:
     """The data, and "walk" when some record has a key given twice or nesting cut off (else None)."""
-    loader = _EncounterLoader(text)
-    try:
-        return loader.get_single_data(), "walk" if loader.flagged else None
-    finally:
-        loader.dispose()
+    for n, cls in enumerate(_LOADERS, start=1):
+        loader = cls(text)
+        try:
+            return loader.get_single_data(), "walk" if loader.flagged else None
+        except yaml.YAMLError:
+            if n == len(_LOADERS):
+                raise
+            # libyaml stops at its own flow-nesting limit and words errors its own way: the Python parser
+            # reads the text again, so nesting past MAX_DEPTH is an error of its record and messages stay the same
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable")
 
 
 # --- JSON ------------------------------------------------------------------------------------------

@@ -6,9 +6,6 @@ import os
 import re
 import sys
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from solver.policy import Policies
 
@@ -36,7 +33,9 @@ def use_color(stream=None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def _console() -> Console:
+def _console():
+    from rich.console import Console  # rich only for the policy tables: a check's report is plain text
+
     con = Console(highlight=False, soft_wrap=False)
     if not con.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
         con = Console(highlight=False, soft_wrap=False, width=160)
@@ -104,6 +103,7 @@ def print_text(results: list[dict], stream=None) -> None:
 
 def print_policy_list(pol: Policies) -> None:
     con = _console()
+    from rich.table import Table
     t = Table(show_header=True, header_style="bold")
     for col in ("payer", "version", "from", "through", "rules", "title"):
         t.add_column(col, no_wrap=col != "title")
@@ -140,6 +140,7 @@ def policy_rules(engine, payer: str, on: dt.date) -> list[dict]:
 
 
 def print_policy_show(pol: Policies, payer: str, on: dt.date, rules: list[dict]) -> None:
+    from rich.text import Text
     con = _console()
     con.print(Text(f"{payer}: {pol.payers[payer].name} - rules in force on {on.isoformat()}", style="bold"))
     for r in rules:

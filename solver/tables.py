@@ -316,9 +316,12 @@ def load_mpfs(path: Path, keep: set[str], problems: list[Problem]) -> dict[str, 
     return out
 
 
+_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: the same values as yaml.safe_load
+
+
 def _yaml(path: Path, model: type[BaseModel], problems: list[Problem]) -> BaseModel | None:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE)  # noqa: S506 - yaml.safe_load, in C where present
     except FileNotFoundError:
         problems.append(Problem(str(path), "(file)", "missing table file"))
         return None

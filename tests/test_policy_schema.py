@@ -38,7 +38,7 @@ def _errors(kind, data):
 @pytest.mark.parametrize("kind", sorted(POLICY_FILE_MODELS))
 def test_the_schema_file_in_the_repository_is_the_one_the_models_make(kind):
     held = (POLICIES_DIR / "schema" / f"{kind}.schema.json").read_text(encoding="utf-8")
-    assert held == schema_text(kind, _families()), f"stale: run python tools/write_policy_schemas.py"
+    assert held == schema_text(kind, _families()), "stale: run python tools/write_policy_schemas.py"
 
 
 def test_every_yaml_file_under_the_policies_is_a_known_kind_of_policy_file():

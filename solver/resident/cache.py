@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from collections import OrderedDict
-from pathlib import Path
 
 PROGRAM_BYTES = 3 * 2**20  # 2.5 MB a program measured (bench/resident.py, 100 programs: 60 -> 321 MB); rounded up
 DEFAULT_CAP_MB = 300

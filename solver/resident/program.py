@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import clingo
 import clingo.ast
-from clingo import Function, Number, String, Symbol
+from clingo import Function, Number, Symbol
 
 from solver.facts import _sym
 from solver.param_types import DOCUMENTATION_ELEMENTS

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from clingo import Function, Number, String, Symbol, SymbolType
+from clingo import Function, Number, Symbol, SymbolType
 
 from solver.encounter import Encounter
 from solver.facts import EncounterFacts, _sym, encounter_facts

@@ -144,7 +144,7 @@ def _check(space: Space, pol: Policies, file: str) -> None:
             problems.append(Problem(file, f"conflict_categories.{i}", f"unknown category; use one of {list(CATEGORIES)}"))
     for fam in space.not_searched:
         if fam not in pol.families:
-            problems.append(Problem(file, f"not_searched.{fam}", f"unknown rule family; the families are in kb/families.yaml"))
+            problems.append(Problem(file, f"not_searched.{fam}", "unknown rule family; the families are in kb/families.yaml"))
     for i, u in enumerate(space.claim.units):
         if not 1 <= u <= 999:
             problems.append(Problem(file, f"claim.units.{i}", "units are 1 to 999"))
