@@ -118,10 +118,12 @@ class ShapeProgram:
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
         files = {engine._family_file[pol.instances[k].rule.family] for k in members}
         with clingo.ast.ProgramBuilder(ctl) as builder:  # the reference engine's parts, as it replays them
-            for name, stmts in engine._parts:
+            for name, stmts, defined in engine._parts:
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
+                    builder.add(stmt)
+                for _signature, stmt in defined:  # every #defined: the inputs are externals, not facts
                     builder.add(stmt)
         placeholders, ext = domain(pol, shape)
         E = Number(0)
@@ -129,7 +131,7 @@ class ShapeProgram:
         mk = _atom
 
         with ctl.backend() as backend:
-            shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rule_facts[k]]
+            shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rules(k)]
             for sym in shared + engine._set_facts(shape.set_id):
                 backend.add_rule([backend.add_atom(sym)])
             for name, args in shape.facts + tuple(placeholders):

@@ -388,7 +388,7 @@ def control(engine, sf: SpaceFacts, extra: tuple[Path, ...] = (), options: list[
         parts = getattr(engine, "_parts", None)
         saved = parts
         if parts is not None:
-            engine._parts = [(name, [st for st in stmts if not _wording(st)]) for name, stmts in parts]
+            engine._parts = [(name, [st for st in stmts if not _wording(st)], *rest) for name, stmts, *rest in parts]
     try:
         ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages)
     finally:
