@@ -4,3 +4,4 @@ A router gets the checker through the FastAPI dependency solver.service.deps.get
 from __future__ import annotations
 
 ROUTERS: list[tuple[str, str]] = [("solver.service.cds_hooks", "router")]  # CDS Hooks (Da Vinci CRD)
+ROUTERS.append(("solver.service.workbench", "router"))  # the workbench page, GET /workbench
