@@ -84,7 +84,8 @@ function citation(c) {
 
 function citations(list, label) {
   if (!Array.isArray(list) || list.length === 0) return el("p", { class: "note" }, "No citation given.");
-  return el("ul", { class: "citations", "aria-label": label }, list.map(citation));
+  return el("div", { class: "sources" }, el("span", { class: "label" }, "Sources:"),
+    el("ul", { class: "citations", "aria-label": label }, list.map(citation)));
 }
 
 function lineText(line) {
@@ -129,11 +130,13 @@ function problemView(problem, what) {
 }
 
 // --- the answers ------------------------------------------------------------------------------------------
-function showCheck(r) {
+function showCheck(r, sent) {
   const findings = Array.isArray(r.findings) ? r.findings : [];
   return [
     el("p", { class: "verdict" }, "Outcome ", outcomeBadge(r.outcome), ` for ${r.encounter} (payer ${r.payer}, ${r.date_of_service})`),
     claimTable(r.claim, "The claim payerkb answers"),
+    el("p", { class: "note" }, Array.isArray(sent.claim) ? `The claim as entered: ${claimText(sent.claim)}.`
+      : "No claim was entered: this is the claim payerkb derives from the note."),
     Array.isArray(r.alternatives) && r.alternatives.length
       ? el("div", {}, el("h3", {}, "Other valid claims"), el("ul", {}, r.alternatives.map((alt) => el("li", {}, claimText(alt)))))
       : null,
@@ -150,8 +153,8 @@ function finding(f) {
     el("p", { class: "finding-head" }, el("span", { class: "severity" }, f.severity ?? ""), " ",
       el("code", { class: "rule" }, f.rule ?? ""), where ? ` (${where})` : null),
     el("p", {}, f.message ?? ""),
-    Array.isArray(f.evidence) && f.evidence.length
-      ? el("ul", { class: "evidence", "aria-label": `Evidence for ${f.rule}` }, f.evidence.map((e) => el("li", {}, e))) : null,
+    Array.isArray(f.evidence) && f.evidence.length ? el("div", {}, el("span", { class: "label" }, "Evidence:"),
+      el("ul", { class: "evidence", "aria-label": `Evidence for ${f.rule}` }, f.evidence.map((e) => el("li", {}, e)))) : null,
     citations(f.citations, `Citations for ${f.rule}`));
 }
 
@@ -360,12 +363,12 @@ async function ask(url, body, signal) {
   return { kind: "problem", problem: { title: resp.statusText || "error", status: resp.status, detail: text.slice(0, 500) } };
 }
 
-function fill(panel, answer) {
+function fill(panel, answer, sent) {
   const node = $(panel.id);
   node.setAttribute("aria-busy", "false");
   node.dataset.state = answer.kind;
   if (answer.kind === "ok") {
-    node.replaceChildren(...[panel.show(answer.data)].flat().filter(Boolean));
+    node.replaceChildren(...[panel.show(answer.data, sent)].flat().filter(Boolean));
   } else if (answer.kind === "unavailable") {
     node.replaceChildren(el("p", { class: "unavailable" },
       `Unavailable: this service has no ${panel.name} route (it answered ${answer.status}), so this panel shows nothing.`));
@@ -390,7 +393,7 @@ async function run() {
   }
   const settled = await Promise.allSettled(PANELS.map(async (panel) => {
     const answer = await ask(panel.url, body, signal);
-    if (mine === seq) fill(panel, answer);
+    if (mine === seq) fill(panel, answer, JSON.parse(body));
     return answer;
   }));
   if (mine !== seq) return;
