@@ -101,12 +101,9 @@ def _open(driver, server) -> None:
 
 
 def _paste(driver, encounter: dict) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    source = driver.find_element(By.ID, "source")
-    source.send_keys(Keys.CONTROL, "a")
-    source.send_keys(Keys.DELETE)
-    source.send_keys(json.dumps(encounter))
+    """Replace the JSON text as a paste does: the whole text at once, one input event."""
+    driver.execute_script("const s = document.getElementById('source'); s.focus(); s.select(); "
+                          "document.execCommand('insertText', false, arguments[0]);", json.dumps(encounter, indent=1))
 
 
 def _answer(server, url: str, encounter: dict) -> httpx.Response:
