@@ -245,19 +245,23 @@ def test_what_is_missing_shows_the_services_alternatives_and_one_applies_to_the_
     if "/v1/explain" not in _routes(server):
         assert shown["state"] == "unavailable" and "Unavailable" in shown["text"] and not shown["alternatives"]
         return
-    # an encounter short of documentation: the search has something to find
-    short = copy.deepcopy(TWO_MUSCLES)
+    # an encounter short of documentation for a payer that asks for it: the search has something to find
+    short = dict(copy.deepcopy(TWO_MUSCLES), payer="commercial-default")
     short["documentation"]["conservative_therapy"]["failed"] = False
     _paste(browser, short)
     expected = _answer(server, "/v1/explain?missing=true", short).json()
     _wait(browser, lambda d: _panel(d, "missing-body")["state"] == "ok"
           and _panel(d, "missing-body")["alternatives"] == len(expected["alternatives"]), "the alternatives")
-    assert expected["alternatives"], "the search found nothing to document"
     first = expected["alternatives"][0]
+    assert expected["baseline"]["outcome"] != "allow" and first["facts"], "the search found nothing to document"
     text = _panel(browser, "missing-body")["text"]
     assert all(f["path"] in text for f in first["facts"])
     browser.find_element(By.CSS_SELECTOR, "#missing-body .alternative button").click()
     applied = json.loads(browser.find_element(By.ID, "source").get_attribute("value"))
+    for fact in first["facts"]:  # the form follows the facts applied
+        control = browser.find_elements(By.CSS_SELECTOR, f"#form [data-path='{fact['path']}']")
+        if control and isinstance(fact["value"], bool):
+            assert control[0].is_selected() == fact["value"]
     recheck = _answer(server, "/v1/check", applied).json()
     assert recheck["outcome"] == first["outcome"]
     _wait(browser, lambda d: _panel(d, "check-body")["outcome"] == recheck["outcome"], "the outcome the alternative promised")

@@ -169,7 +169,9 @@ function showCompare(r) {
       el("td", {}, claimText(row.claim)),
       el("td", {}, Array.isArray(row.deciding_rules) && row.deciding_rules.length
         ? el("ul", { class: "rules" }, row.deciding_rules.map((d) => el("li", {},
-          el("code", {}, d.rule ?? ""), d.severity ? ` (${d.severity})` : null, citations(d.citations, `Citations for ${d.rule}`))))
+          el("code", {}, d.rule ?? ""), d.severity ? ` (${d.severity})` : null,
+          el("details", {}, el("summary", {}, `Sources (${Array.isArray(d.citations) ? d.citations.length : 0})`),
+            citations(d.citations, `Citations for ${d.rule} (${row.payer})`)))))
         : "none")))))];
   if ("common_claim" in r) {
     out.push(el("p", { class: "common" }, r.common_claim
@@ -193,20 +195,31 @@ function target(t) {
   return `outcome ${t.outcome ?? ""}`;
 }
 
+function alternatives(alts, label) {
+  return el("ol", { class: "alternatives" }, alts.map((alt, i) => {
+    const facts = Array.isArray(alt.facts) ? alt.facts : [];
+    const name = `${label} ${i + 1}`;
+    return el("li", { class: "alternative" },
+      el("p", {}, `${name}: `, facts.length ? "with these facts, " : "with nothing changed, ", outcomeBadge(alt.outcome),
+        `, claim ${claimText(alt.claim)}`),
+      facts.length ? el("ul", { class: "facts", "aria-label": `Facts of ${name}` }, facts.map((f) =>
+        el("li", {}, el("code", {}, f.path ?? ""), " = ", el("code", {}, JSON.stringify(f.value)), f.reading ? ` (${f.reading})` : null))) : null,
+      Array.isArray(alt.rules) && alt.rules.length ? el("ul", { class: "rules", "aria-label": `Rules of ${name}` },
+        alt.rules.map((rule) => el("li", {}, el("code", {}, rule.rule ?? ""), citations(rule.citations, `Citations for ${rule.rule}`)))) : null,
+      facts.length ? el("button", { type: "button", onclick: () => applyFacts(facts) }, `Apply ${name.toLowerCase()} to the encounter`) : null);
+  }));
+}
+
 function showMissing(r) {
   const alts = Array.isArray(r.alternatives) ? r.alternatives : [];
   const searched = r.searched && typeof r.searched === "object" ? r.searched : {};
+  const nearest = r.nearest && typeof r.nearest === "object" && Array.isArray(r.nearest.alternatives) ? r.nearest : null;
   return [
     el("p", {}, `Target: ${target(r.target)}.`, r.baseline ? [" Now: ", outcomeBadge(r.baseline.outcome), `, claim ${claimText(r.baseline.claim)}.`] : null),
-    alts.length
-      ? el("ol", { class: "alternatives" }, alts.map((alt, i) => el("li", { class: "alternative" },
-        el("p", {}, `Alternative ${i + 1}: with these facts, `, outcomeBadge(alt.outcome), `, claim ${claimText(alt.claim)}`),
-        el("ul", { class: "facts", "aria-label": `Facts of alternative ${i + 1}` }, (Array.isArray(alt.facts) ? alt.facts : []).map((f) =>
-          el("li", {}, el("code", {}, f.path ?? ""), " = ", el("code", {}, JSON.stringify(f.value)), f.reading ? ` (${f.reading})` : null))),
-        Array.isArray(alt.rules) && alt.rules.length ? el("ul", { class: "rules", "aria-label": `Rules of alternative ${i + 1}` },
-          alt.rules.map((rule) => el("li", {}, el("code", {}, rule.rule ?? ""), citations(rule.citations, `Citations for ${rule.rule}`)))) : null,
-        el("button", { type: "button", onclick: () => applyFacts(alt.facts) }, `Apply alternative ${i + 1} to the encounter`))))
-      : el("p", {}, "No set of facts within the search changes the answer to the target."),
+    alts.length ? alternatives(alts, "Alternative")
+      : el("p", {}, `No set of facts the search may assume reaches ${target(r.target)}.`),
+    !alts.length && nearest ? el("div", { class: "nearest" }, el("h3", {}, `The nearest reachable: ${target(nearest.target)}`),
+      alternatives(nearest.alternatives, "Nearest")) : null,
     Array.isArray(searched.notes) && searched.notes.length ? el("ul", { class: "note", "aria-label": "Notes on the search" },
       searched.notes.map((n) => el("li", {}, n))) : null,
     Array.isArray(searched.assumable) && searched.assumable.length ? el("details", {},
