@@ -88,6 +88,7 @@ def _panel(driver, name: str) -> dict:
                 links: all('.finding a').map(e => ({text: e.textContent, href: e.getAttribute('href')})),
                 rows: all('.compare-row th').map(e => e.textContent),
                 outcome: (p.querySelector('.verdict .outcome') || {}).textContent,
+                changes: all('.changes > li > strong').map(e => e.textContent),
                 alternatives: all('.alternative').length};""", name)
 
 
@@ -238,6 +239,15 @@ def test_the_payer_comparison_shows_the_services_rows_or_says_it_is_unavailable(
     expected = _answer(server, "/v1/compare?payers=all", sample).json()
     assert shown["state"] == "ok", shown["text"]
     assert shown["rows"] == [row["payer"] for row in expected["rows"]] and len(shown["rows"]) > 1
+
+    # a date sweep: the encounter's payer over a range, and the dates on which its answer changes
+    _paste(browser, EXAMPLES[2])  # three earlier sessions: a frequency window rolls on and off
+    browser.execute_script("for (const [id, v] of [['sweep-from', '2024-01-01'], ['sweep-to', '2025-06-30']]) {"
+                           "const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+    expected = _answer(server, "/v1/compare?from=2024-01-01&to=2025-06-30", EXAMPLES[2]).json()
+    dates = [c["date"] for c in expected["change_dates"]]
+    assert dates, "the sweep found no date on which the answer changes"
+    _wait(browser, lambda d: _panel(d, "compare-body")["changes"] == dates, f"the change dates {dates}")
 
 
 def test_what_is_missing_shows_the_services_alternatives_and_one_applies_to_the_encounter(server, browser):

@@ -31,10 +31,16 @@ const SAMPLE = {
 };
 
 const PANELS = [
-  { id: "check-body", url: "/v1/check", name: "POST /v1/check", show: showCheck },
-  { id: "compare-body", url: "/v1/compare?payers=all", name: "POST /v1/compare", show: showCompare },
-  { id: "missing-body", url: "/v1/explain?missing=true", name: "POST /v1/explain?missing=true", show: showMissing },
+  { id: "check-body", url: () => "/v1/check", name: "POST /v1/check", show: showCheck },
+  { id: "compare-body", url: compareUrl, name: "POST /v1/compare", show: showCompare },
+  { id: "missing-body", url: () => "/v1/explain?missing=true", name: "POST /v1/explain?missing=true", show: showMissing },
 ];
+
+function compareUrl() {  // every payer on the date of service, or the encounter's payer over a range of dates
+  const from = $("sweep-from").value;
+  const to = $("sweep-to").value;
+  return from && to ? `/v1/compare?${new URLSearchParams({ from, to })}` : "/v1/compare?payers=all";
+}
 
 const $ = (id) => document.getElementById(id);
 let encounter = structuredClone(SAMPLE);
@@ -183,8 +189,13 @@ function showCompare(r) {
       el("code", {}, p.rule ?? ""), ": ", Array.isArray(p.payers) ? p.payers.join(", ") : ""))));
   }
   if (Array.isArray(r.change_dates) && r.change_dates.length) {
-    out.push(el("h3", {}, "Dates the answer changes"), el("ul", {}, r.change_dates.map((c) => el("li", {},
-      `${c.date}: `, c.outcome ? outcomeBadge(c.outcome) : null, Array.isArray(c.reasons) && c.reasons.length ? ` - ${c.reasons.join("; ")}` : null))));
+    out.push(el("h3", {}, "Dates the answer changes"), el("ul", { class: "changes" }, r.change_dates.map((c) => el("li", {},
+      el("strong", {}, c.date ?? ""), c.payer ? ` (${c.payer})` : null, ": ",
+      c.from && c.to ? [outcomeBadge(c.from.outcome), " to ", outcomeBadge(c.to.outcome),
+        claimText(c.from.claim) !== claimText(c.to.claim) ? `, claim ${claimText(c.from.claim)} to ${claimText(c.to.claim)}` : ""]
+        : c.outcome ? outcomeBadge(c.outcome) : null,
+      Array.isArray(c.reasons) && c.reasons.length ? el("ul", { "aria-label": `Why the answer changes on ${c.date}` },
+        c.reasons.map((reason) => el("li", {}, reason))) : null))));
   }
   return out;
 }
@@ -405,7 +416,7 @@ async function run() {
     $(panel.id).dataset.state = "busy";
   }
   const settled = await Promise.allSettled(PANELS.map(async (panel) => {
-    const answer = await ask(panel.url, body, signal);
+    const answer = await ask(panel.url(), body, signal);
     if (mine === seq) fill(panel, answer, JSON.parse(body));
     return answer;
   }));
@@ -438,6 +449,7 @@ function start() {
     schedule();
   };
   $("form").addEventListener("input", onControl);  // checkboxes, selects and dates send input events too
+  for (const id of ["sweep-from", "sweep-to"]) $(id).addEventListener("input", schedule);
   $("injection-rows").addEventListener("click", (ev) => {
     const button = ev.target.closest("button.remove");
     if (!button) return;
