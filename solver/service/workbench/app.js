@@ -181,8 +181,8 @@ function showCompare(r) {
         : "none")))))];
   if ("common_claim" in r) {
     out.push(el("p", { class: "common" }, r.common_claim
-      ? ["A claim valid for every payer: ", el("strong", {}, claimText(r.common_claim))]
-      : "No one claim is valid for every payer."));
+      ? ["A claim valid in every row: ", el("strong", {}, claimText(r.common_claim))]
+      : "No one claim is valid in every row."));
   }
   if (Array.isArray(r.parting_rules) && r.parting_rules.length) {
     out.push(el("h3", {}, "Where the payers part"), el("ul", {}, r.parting_rules.map((p) => el("li", {},
