@@ -205,7 +205,7 @@ def test_text_from_the_encounter_is_shown_as_text_never_as_markup(server, browse
     _wait(browser, lambda d: _panel(d, "check-body")["state"] == "problem", "the unknown payer's problem")
     assert "Field: payer" in _panel(browser, "check-body")["text"]
     options = browser.execute_script("return [...document.getElementById('f-payer').options].map(o => o.textContent)")
-    assert "<i>nobody</i> (not a payer of this service)" in options
+    assert "<i>nobody</i> (not one this service knows)" in options
     assert browser.execute_script("return [document.querySelectorAll('main img, main b, main i').length, window.hacked]") == [0, None]
 
 

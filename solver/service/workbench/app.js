@@ -47,6 +47,7 @@ let encounter = structuredClone(SAMPLE);
 let timer = null;
 let seq = 0;
 let inflight = null;
+let payersRead = false;
 
 // --- building the page from values, as text -----------------------------------------------------------
 function el(tag, attrs = {}, ...children) {
@@ -300,9 +301,12 @@ function writeControl(control, value) {
   if (control.dataset.kind === "bool") control.checked = value === true;
   else if (control.dataset.kind === "list") control.value = Array.isArray(value) ? value.join(", ") : "";
   else {
-    if (control.tagName === "SELECT" && value !== undefined && value !== null
-        && ![...control.options].some((o) => o.value === String(value))) {
-      control.append(el("option", { value: String(value), "data-unknown": true }, `${value} (not a payer of this service)`));
+    if (control.tagName === "SELECT") {
+      for (const option of control.querySelectorAll("option[data-unknown]")) if (option.value !== String(value)) option.remove();
+      if (value !== undefined && value !== null && ![...control.options].some((o) => o.value === String(value))) {
+        const why = control.id === "f-payer" && !payersRead ? "the payers could not be read" : "not one this service knows";
+        control.append(el("option", { value: String(value), "data-unknown": true }, `${value} (${why})`));
+      }
     }
     control.value = value === undefined || value === null ? "" : String(value);
   }
@@ -375,7 +379,13 @@ async function ask(url, body, signal) {
     if (err.name === "AbortError") throw err;
     return { kind: "network", message: String(err.message || err) };
   }
-  const text = await resp.text();
+  let text;
+  try {
+    text = await resp.text();
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    return { kind: "network", message: String(err.message || err) };
+  }
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   const isProblem = data !== null && typeof data === "object" && !Array.isArray(data) && "status" in data && "detail" in data;
@@ -423,7 +433,9 @@ async function run() {
   if (mine !== seq) return;
   const failed = settled.filter((s) => s.status === "fulfilled" && ["problem", "network"].includes(s.value.kind)).length;
   const time = new Date().toLocaleTimeString();
-  setStatus(failed ? "error" : "idle", failed ? `Answered at ${time}, ${failed} panel(s) with a problem.` : `Answered at ${time}.`);
+  const payers = payersRead ? "" : " The payers could not be read from /v1/payers.";
+  setStatus(failed || !payersRead ? "error" : "idle",
+    (failed ? `Answered at ${time}, ${failed} panel(s) with a problem.` : `Answered at ${time}.`) + payers);
 }
 
 // --- start ------------------------------------------------------------------------------------------------
@@ -434,6 +446,7 @@ async function loadPayers() {
     const payers = await resp.json();
     if (!resp.ok || !Array.isArray(payers)) throw new Error(payers?.detail || `status ${resp.status}`);
     select.replaceChildren(...payers.map((p) => el("option", { value: p.id }, p.name ? `${p.name} (${p.id})` : p.id)));
+    payersRead = true;
   } catch (err) {
     setStatus("error", `The payers could not be read from /v1/payers: ${err.message}`);
   }
