@@ -108,14 +108,17 @@ def compare(case: Case, result: dict) -> list[tuple[str, str, str]]:
     return diffs
 
 
-def run_cases(engine, files: list[Path], console) -> tuple[int, int]:
-    """Run the cases of the files, after every file was validated (all their problems raise one PolicyError)."""
+def run_cases(engine, files: list[Path], console, runs: list | None = None) -> tuple[int, int]:
+    """Run the cases of the files, after every file was validated (all their problems raise one PolicyError).
+    With runs, each (file, case, result) is appended to it (for the coverage report)."""
     failures = total = 0
     rule_ids = {r.id for rs in engine.policies.rulesets.values() for r in rs.rules}
     for path, cases in load_case_files(files, rule_ids):
         results = engine.check_many([enc for _, enc in cases]) if cases else []
         for (case, _enc), result in zip(cases, results):
             total += 1
+            if runs is not None:
+                runs.append((str(path), case, result))
             diffs = compare(case, result)
             if diffs:
                 failures += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -96,6 +97,16 @@ def _set_policies(policies: Optional[Path]) -> None:
         _POLICIES["dir"] = policies
 
 
+def _use_payer_map(payer_map: Optional[Path]) -> None:
+    """--payer-map FILE: the map the input formats (FHIR, X12) read, in this process and its workers."""
+    if payer_map is None:
+        return
+    if not payer_map.is_file():
+        _fail([Problem("(command line)", "--payer-map", f"no file {str(payer_map)!r}; give the path of a payer map "
+                       "(see policies/payer-map.yaml for its form)")])
+    os.environ["PAYERKB_PAYER_MAP"] = str(payer_map.resolve())
+
+
 def _read_all(files: list[str]):
     """Every record of every file, and the problems of the files that could not be read at all."""
     from solver.reading import read_file
@@ -116,6 +127,7 @@ def check(
     fmt: Format = typer.Option(Format.text, "--format", metavar="text|json|fhir", help="text (a readable report), json, or fhir (a ClaimResponse per record)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", metavar="error|warning", help="Exit 1 when any finding has this severity or worse (for CI)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, metavar="N", help="Processes to use for large inputs (default: every core)."),
+    payer_map: Optional[Path] = typer.Option(None, "--payer-map", metavar="FILE", help="Which payer a FHIR or X12 claim is for (default: $PAYERKB_PAYER_MAP, or policies/payer-map.yaml)."),
     policies: Optional[Path] = _policies_option(),
 ):
     """Check encounters: findings, the corrected or derived claim, and the outcome."""
@@ -123,6 +135,7 @@ def check(
     from solver.report import summary_line, use_color
 
     _set_policies(policies)
+    _use_payer_map(payer_map)
     when = _parse_date(date, "--date")
     engine = _engine()
     gc.freeze()  # the engine's long-lived objects; bulk reading and solving make garbage the collector need not scan
@@ -190,15 +203,30 @@ def policy_show(
 @policy_app.command("diff")
 def policy_diff(
     base: Path = typer.Argument(..., metavar="OLD_POLICIES", help="The policies folder before the change (e.g. a checkout of main)."),
-    files: List[str] = typer.Argument(..., metavar="FILE...", help="Encounter files to answer under both (the cases' encounters work too)."),
+    files: Optional[List[str]] = typer.Argument(None, metavar="[FILE...]", help="Encounter files to answer under both (the cases' encounters work too); none with --witness."),
     changed: Optional[Path] = typer.Option(None, "--against", metavar="NEW_POLICIES", help="The policies folder after the change (default: the one in use)."),
+    witness: bool = typer.Option(False, "--witness", help="No corpus: search the bounded encounter space for encounters the two versions decide differently, per payer and date window, with a verdict."),
+    payer: Optional[str] = typer.Option(None, "--payer", metavar="PAYER", help="With --witness: this payer only (default: every payer)."),
+    date: Optional[str] = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="With --witness: only the date window holding this day, answered on it."),
+    limit: int = typer.Option(3, "--limit", min=1, max=20, metavar="N", help="With --witness: witnesses per direction and window, each with another pair of outcomes."),
     fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
     policies: Optional[Path] = _policies_option(),
 ):
-    """What a policy change does: answer the encounters under two policy folders and show what differs.
+    """What a policy change does: answer the encounters under two policy folders and show what differs; or,
+    with --witness, find the encounters that tell the two apart.
 
     A record not answered under either folder (it cannot be read, or names a payer one folder lacks) is
     listed with its problems, never counted as unchanged; then the exit code is 2."""
+    _set_policies(policies)
+    if witness:
+        from solver.cli_witness import witness_diff
+        if files:
+            _fail([Problem("(command line)", "FILE...", "--witness searches without encounter files; leave them out, or drop --witness")])
+        before, after = _engine(base), _engine(changed)
+        witness_diff(before, after, payer, _parse_date(date, "--date"), fmt is Format.json, limit, _fail)
+        return
+    if not files:
+        _fail([Problem("(command line)", "FILE...", "give the encounter files to answer under both folders, or --witness to search without them")])
     from solver.batch import Job, run
     from solver.compare import difference, not_answered
     _set_policies(policies)
@@ -237,20 +265,30 @@ def policy_diff(
 
 
 @app.command("schema")
-def schema(policy: Optional[str] = typer.Option(None, "--policy", help="The schema of a policy file instead: ruleset, payer, cases or muscles.")):
-    """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file."""
+def schema(policy: Optional[str] = typer.Option(None, "--policy", metavar="KIND", help="The schema of a kind of policy file instead: ruleset, payer, cases, muscles, code-groups, substances, table-source, icd10cm-releases-source, icd10cm-changes, payer-map or space.")):
+    """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file
+    (the files in policies/schema/, which every policy file names on its first line)."""
     if policy is None:
         from solver.encounter import Encounter
         typer.echo(json.dumps(Encounter.model_json_schema(), indent=2))
         return
-    from solver.policy_model import POLICY_FILE_MODELS, policy_schema
+    from solver.families import load_families
+    from solver.paths import KB_DIR
+    from solver.policy_schema import POLICY_FILE_MODELS, schema_text
+    from solver.yamltext import read_policy_yaml
     if policy not in POLICY_FILE_MODELS:
         _fail([Problem("(command line)", "--policy", f"unknown kind {policy!r}; use one of {sorted(POLICY_FILE_MODELS)}")])
-    typer.echo(json.dumps(policy_schema(policy), indent=2))
+    problems: list[Problem] = []
+    families = load_families(KB_DIR, read_policy_yaml, problems).specs
+    if problems:
+        _fail(problems)
+    sys.stdout.write(schema_text(policy, families))
 
 
 @app.command("test")
 def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", help="A cases file or folder (default: every *.cases.yaml under the policies)."),
+               coverage: bool = typer.Option(False, "--coverage", help="Also report, per payer, which rules the cases exercise as the deciding rule and which no case reaches."),
+               fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
                policies: Optional[Path] = _policies_option()):
     """Run the YAML cases that sit next to the policy files."""
     from solver.casetest import find_case_files, run_cases
@@ -259,11 +297,24 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
     files = find_case_files(path or engine.policies.root)
     if not files:
         _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
+    runs: list = []
     try:
-        failures, total = run_cases(engine, files, err)
+        failures, total = run_cases(engine, files, err, runs)
     except PayerkbError as exc:
         _fail(exc.problems)
-    typer.echo(f"{total - failures} passed, {failures} failed")
+    report = None
+    if coverage:
+        from solver.case_coverage import coverage_report, coverage_text
+        report = coverage_report(engine.policies, runs)
+    if fmt is Format.json:
+        out = {"passed": total - failures, "failed": failures}
+        if report is not None:
+            out["coverage"] = report
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        if report is not None:
+            typer.echo(coverage_text(report))
+        typer.echo(f"{total - failures} passed, {failures} failed")
     raise typer.Exit(1 if failures else 0)
 
 
@@ -370,6 +421,14 @@ def _plain_help(cmd) -> None:
         _plain_help(sub)
 
 
+# Commands in modules of their own, registered after the options they share are defined.
+from solver.cli_explain import explain  # noqa: E402
+from solver.cli_verify import verify as _verify  # noqa: E402
+
+app.command("explain")(explain)
+app.command("verify")(_verify)
+
+
 def main():
     command = typer.main.get_command(app)
     _plain_help(command)
@@ -386,3 +445,11 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+from solver.cli_whatif import whatif as _whatif  # noqa: E402 - the exploration commands live in their own modules
+
+app.command("whatif")(_whatif)
+from solver.cli_compare import compare as _compare  # noqa: E402
+
+app.command("compare")(_compare)

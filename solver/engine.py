@@ -103,12 +103,14 @@ class Engine:
         return out
 
     def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
-                messages: list[str] | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
+                messages: list[str] | None = None, withhold: frozenset = frozenset()) -> tuple[clingo.Control, list[EncounterFacts]]:
         """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
         these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
 
         The search programs (what-if, verify, policy diff) start from this, add their own choices and goals and
-        solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra."""
+        solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra.
+        Encounter facts in `withhold` are not added: the caller adds them under its own conditions (a search
+        that may remove a fact of the encounter)."""
         sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
@@ -141,7 +143,8 @@ class Engine:
                     backend.add_rule([backend.add_atom(sym)])
             for ef in facts:
                 for sym in ef.symbols:
-                    backend.add_rule([backend.add_atom(sym)])
+                    if sym not in withhold:
+                        backend.add_rule([backend.add_atom(sym)])
         return ctl, facts
 
     def _solve(self, encounters: list[Encounter]) -> list[dict]:

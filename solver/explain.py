@@ -15,6 +15,7 @@ from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
 MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 SLOT_ORDER = {"tpi": 0, "dry_needling": 1, "em": 2, "proc": 3, "extra": 4}
+_ORDINALS = ["", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 _STATUS_TEXT = {"header": "a header code, not billable", "invalid": "not an ICD-10-CM code in force"}
 
 
@@ -62,6 +63,9 @@ class _Arg:
         if kind == "status":
             s = _py(sym)
             return _STATUS_TEXT.get(s, s)
+        if kind == "ordinal":
+            n = inner.number
+            return _ORDINALS[n] if 0 < n < len(_ORDINALS) else f"{n}th"
         if kind == "rule":
             inst = self.pol.instances[inner.number]
             return f"{inst.id} ({inst.version})"

@@ -13,12 +13,11 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from solver.errors import Problem
 
 BASE_FIELDS = frozenset({"code", "line"})  # every message may use these: the line's code and number
-RENDER_KINDS = frozenset({"", "muscle", "injection", "date", "element", "status", "rule"})
+RENDER_KINDS = frozenset({"", "muscle", "injection", "date", "element", "status", "rule", "ordinal"})
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
 _TERM = re.compile(r"^[a-z][a-z0-9_]*/\d+$")
 

@@ -77,7 +77,13 @@ class _SourceRef(_Strict):
 
 class _ChangesHead(_Strict):
     source: _SourceRef
-    changes: list = []
+    changes: list = []  # each row is validated on its own (Change), so every bad row is reported
+
+
+class ChangesFile(_ChangesHead):
+    """The whole file, for its JSON Schema: the head and its rows, each a Change."""
+
+    changes: list[Change] = []
 
 
 class Release(_Strict):

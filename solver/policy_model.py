@@ -1,5 +1,5 @@
 """The policy YAML schema: rule sets (rule instances of kb/ families), payers that compose them, the cases
-next to them, and the muscle table. `payerkb schema --policy KIND` prints these as JSON Schema."""
+next to them, and the muscle table. Their JSON Schemas: solver/policy_schema.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -187,10 +187,3 @@ class MuscleTable(Strict):
     muscles: list[Muscle] = Field(min_length=1)
     unnamed_terms: list[str] = []
 
-
-POLICY_FILE_MODELS = {"ruleset": RuleSet, "payer": Payer, "cases": CaseFile, "muscles": MuscleTable}
-
-
-def policy_schema(kind: str) -> dict:
-    """The JSON Schema of one kind of policy file, from the models that validate it."""
-    return POLICY_FILE_MODELS[kind].model_json_schema()

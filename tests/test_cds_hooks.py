@@ -22,7 +22,7 @@ from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from solver.engine import Engine
-from solver.service import cds_hooks
+from solver.service import cds_hooks, cds_orders
 from solver.service.deps import get_checker
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "cds-hooks-crd"
@@ -354,7 +354,7 @@ def test_an_order_sign_call_without_draft_orders_is_a_400():
 def test_the_date_of_service_is_today_when_the_order_gives_none():
     req = tpi_order_sign(date=None)
     req["context"]["draftOrders"]["entry"][0]["resource"].pop("occurrenceDateTime", None)
-    assert cds_hooks._date(req["context"]["draftOrders"]["entry"][0]["resource"]) == dt.date.today()
+    assert cds_orders.order_date(req["context"]["draftOrders"]["entry"][0]["resource"]) == dt.date.today()
     assert answered(req)["systemActions"]
 
 

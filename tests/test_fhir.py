@@ -1,5 +1,4 @@
 """FHIR R4 in (a Claim, a Bundle of Claims) and ClaimResponse out."""
-import copy
 import json
 import os
 import subprocess
@@ -179,3 +178,17 @@ def test_check_format_fhir_on_the_command_line_answers_a_claim_response():
     assert out["disposition"].startswith("payerkb allow")
     assert out["item"][0]["adjudication"][0]["category"]["coding"][0]["code"] == "allow"
     assert any("claim.note-needed" in n["text"] for n in out["processNote"])
+
+
+def test_check_takes_the_deployments_payer_map_with_payer_map(tmp_path):
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("payers:\n  - payer: medicare-cgs\n    match: {payor_id: ['62308']}\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PAYERKB_PAYER_MAP", None)
+    proc = subprocess.run(PAYERKB + ["check", "--format", "json", "--payer-map", str(mapping), str(DATA / "claim-tpi-note.json")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["payer"] for r in json.loads(proc.stdout)] == ["medicare-cgs"]
+    missing = subprocess.run(PAYERKB + ["check", "--payer-map", str(tmp_path / "none.yaml"), str(DATA / "claim-tpi-note.json")],
+                             capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "--payer-map" in missing.stderr and "Traceback" not in missing.stderr

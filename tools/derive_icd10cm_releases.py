@@ -286,6 +286,7 @@ def main(wheel_dir: Path) -> None:
         "rows": counts,
     }
     with (TABLES / "icd10cm-releases.source.yaml").open("w", encoding="utf-8") as fh:
+        fh.write("# yaml-language-server: $schema=../schema/icd10cm-releases-source.schema.json\n")
         fh.write("# Written by tools/derive_icd10cm_releases.py; run it again rather than editing by hand.\n")
         yaml.safe_dump(source, fh, sort_keys=False, width=110, allow_unicode=True)
     print(f"{len(rows)} rows; " + "; ".join(f"{r}: {c}" for r, c in counts.items()))

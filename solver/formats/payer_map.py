@@ -45,6 +45,9 @@ class _File(BaseModel):
     payers: list[_Entry]
 
 
+PayerMapFile = _File  # the model of the file (its JSON Schema: solver/policy_schema.py)
+
+
 @dataclass
 class PayerMap:
     """(key, identifier in lower case) -> payer id."""

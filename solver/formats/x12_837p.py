@@ -13,7 +13,6 @@ and SBR, through the deployment's payer map), and no injections or documentation
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache

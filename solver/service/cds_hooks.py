@@ -1,7 +1,8 @@
 """CDS Hooks for Da Vinci Coverage Requirements Discovery (CRD 2.2.1): `order-sign` and `appointment-book`.
 
 `GET /cds-services` is the discovery document (one service per hook, each with prefetch templates for the
-orders, Patient, Coverage and Conditions); `POST /cds-services/{id}` answers one hook call:
+orders, Patient, Coverage and Conditions); `POST /cds-services/{id}` answers one hook call (the request is
+read by solver/service/cds_orders.py, answered here):
 
 - The orders are the ServiceRequests of `context.draftOrders` (order-sign) or the Appointments of
   `context.appointments` (appointment-book; an Appointment `basedOn` a ServiceRequest in the prefetch is
@@ -62,24 +63,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from functools import lru_cache
-from pathlib import Path
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import ValidationError
 
 from solver.encounter import Encounter
-from solver.formats.payer_map import PayerMap, default_path
-from solver.paths import KB_DIR, POLICIES_DIR
-from solver.policy import load_policies
+from solver.formats.payer_map import default_path
+from solver.paths import POLICIES_DIR
+from solver.service import cds_orders
+from solver.service.cds_orders import CPT
 from solver.service.deps import get_checker
 
 CRD = "http://hl7.org/fhir/us/davinci-crd"
 EXT_COVERAGE_INFORMATION = f"{CRD}/StructureDefinition/ext-coverage-information"
-EXT_BILLING_OPTIONS = f"{CRD}/StructureDefinition/ext-billing-options"
 CRD_TEMP = f"{CRD}/CodeSystem/temp"
-CPT = "http://www.ama-assn.org/go/cpt"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CARD_TYPE = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 TPI_CODES = ("20552", "20553")
 UNNAMED_INJECTIONS = {"20552": 1, "20553": 3}  # 1-2 muscles, 3 or more
@@ -119,20 +116,10 @@ _BY_ID = {s["id"]: s for s in SERVICES}
 router = APIRouter(tags=["CDS Hooks (Da Vinci CRD)"])
 
 
-@lru_cache(maxsize=1)
-def _policies():
-    return load_policies(POLICIES_DIR, KB_DIR)
-
-
-@lru_cache(maxsize=4)
-def _payer_map(path: str) -> PayerMap:
-    return PayerMap.load(Path(path), set(_policies().payers))
-
-
 def _family(rule_id: str) -> str | None:
     fam = _FAMILIES.get(rule_id)
     if fam is None and not _FAMILIES:
-        _FAMILIES.update({inst.rule.id: inst.rule.family for inst in _policies().instances})
+        _FAMILIES.update({inst.rule.id: inst.rule.family for inst in cds_orders.policies().instances})
         fam = _FAMILIES.get(rule_id)
     return fam
 
@@ -158,114 +145,8 @@ async def call(service_id: str, request: dict = Body(...), check=Depends(get_che
     prefetch = request.get("prefetch") if isinstance(request.get("prefetch"), dict) else {}
     config = ((request.get("extension") or {}).get("davinci-crd.configuration") or {}) if isinstance(request.get("extension"), dict) else {}
     key = "draftOrders" if service["hook"] == "order-sign" else "appointments"
-    orders = _orders(context.get(key), key, prefetch)
+    orders = cds_orders.orders(context.get(key), key, prefetch)
     return await _answer(orders, context, prefetch, config, check)
-
-
-# --- reading the request -----------------------------------------------------------------------------
-def _resources(value) -> list[dict]:
-    """The resources of a Bundle, of a list, or the one resource given."""
-    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        return [e["resource"] for e in value.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    if isinstance(value, dict) and value.get("resourceType"):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, dict)]
-    return []
-
-
-def _orders(bundle, key: str, prefetch: dict) -> list[dict]:
-    if bundle is None:
-        raise HTTPException(400, f"field 'context.{key}' is missing: a Bundle of the {key} is required")
-    requests = {f"ServiceRequest/{r.get('id')}": r for r in _resources(prefetch.get("serviceRequests")) if r.get("resourceType") == "ServiceRequest"}
-    out = []
-    for res in _resources(bundle):
-        if res.get("resourceType") == "Appointment":
-            based = [requests[ref] for ref in (_ref_tail(b) for b in res.get("basedOn") or []) if ref in requests]
-            if based:  # CRD: an Appointment based on a ServiceRequest is answered on the ServiceRequest
-                out += [{"resource": sr, "codes_from": sr, "date_from": res} for sr in based]
-                continue
-        out.append({"resource": res, "codes_from": res, "date_from": res})
-    return out
-
-
-def _ref_tail(ref) -> str:
-    parts = str((ref or {}).get("reference") or "").split("/")
-    return "/".join(parts[-2:])
-
-
-def _codings(concepts) -> list[dict]:
-    out = []
-    for cc in concepts:
-        if isinstance(cc, dict):
-            out += [c for c in cc.get("coding") or [] if isinstance(c, dict)]
-            for ext in cc.get("extension") or []:
-                if isinstance(ext, dict) and ext.get("url") == EXT_BILLING_OPTIONS:
-                    out += _codings([ext.get("valueCodeableConcept")])
-    return out
-
-
-def _order_codes(res: dict, system: str | None = CPT) -> list[str]:
-    """The codes of an order (of one system, or of all when system is None), with its billing options."""
-    concepts = [res.get("code"), res.get("appointmentType")] + list(res.get("serviceType") or [])
-    return [str(c.get("code")) for c in _codings(concepts) if c.get("code") and system in (None, c.get("system"))]
-
-
-def _diagnoses(res: dict, prefetch: dict) -> list[str]:
-    concepts = list(res.get("reasonCode") or [])
-    for cond in _resources(prefetch.get("conditions")):
-        status = {c.get("code") for c in _codings([cond.get("clinicalStatus"), cond.get("verificationStatus")])}
-        if cond.get("resourceType") == "Condition" and not status & {"inactive", "resolved", "remission", "refuted", "entered-in-error"}:
-            concepts.append(cond.get("code"))
-    out: list[str] = []
-    for c in _codings(concepts):
-        code = str(c.get("code") or "")
-        if c.get("system") == ICD10CM and code and code not in out:
-            out.append(code)
-    return out[:12]
-
-
-def _date(res: dict) -> dt.date:
-    for value in (res.get("occurrenceDateTime"), (res.get("occurrencePeriod") or {}).get("start"),
-                  ((res.get("occurrenceTiming") or {}).get("event") or [None])[0], res.get("start"),
-                  ((res.get("requestedPeriod") or [{}])[0] or {}).get("start")):
-        try:
-            return dt.date.fromisoformat(str(value)[:10])
-        except ValueError:
-            continue
-    return dt.date.today()
-
-
-def _muscles(res: dict) -> list[dict]:
-    out = []
-    for site in res.get("bodySite") or []:
-        text = (site or {}).get("text") or next((c.get("display") for c in _codings([site]) if c.get("display")), None)
-        if text:
-            out.append({"muscle": str(text)[:200]})
-    return out
-
-
-def _coverage(prefetch: dict) -> tuple[dict | None, str | None, list[str], str]:
-    """(Coverage, payer id, identifiers tried, payer label) for the first active Coverage that maps."""
-    path = default_path(POLICIES_DIR)
-    pmap = _payer_map(str(path))
-    first, tried, label = None, [], ""
-    for cov in _resources(prefetch.get("coverage")):
-        if cov.get("resourceType") != "Coverage" or cov.get("status") not in (None, "active"):
-            continue
-        first = first or cov
-        plans = [cl.get("value") for cl in cov.get("class") or []
-                 if "plan" in {c.get("code") for c in _codings([cl.get("type")])}] or [None]
-        for payor in cov.get("payor") or []:
-            ident = (payor.get("identifier") or {}).get("value")
-            name = payor.get("display")
-            label = label or name or ""
-            for plan in plans:
-                tried += [f"{k} {v!r}" for k, v in (("payor_id", ident), ("plan", plan), ("name", name)) if v]
-                found = pmap.resolve(payor_id=ident, plan=plan, name=name)
-                if found:
-                    return cov, found, tried, name or found
-    return first, None, tried, label or "the payer"
 
 
 # --- answering ---------------------------------------------------------------------------------------
@@ -283,8 +164,8 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
     cards: list[dict] = []
     tpi, other = [], []
     for o in orders:
-        codes = [c for c in TPI_CODES if c in _order_codes(o["codes_from"])]
-        seen = [c for c in _order_codes(o["codes_from"], None) if c not in codes]
+        codes = [c for c in TPI_CODES if c in cds_orders.order_codes(o["codes_from"])]
+        seen = [c for c in cds_orders.order_codes(o["codes_from"], None) if c not in codes]
         if codes:
             tpi.append((o, codes))
         else:
@@ -296,7 +177,7 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
                            + "\n".join(lines), "info", "guideline", "payerkb", about=[_ref(o["resource"]) for o, _ in other]))
     if not tpi:
         return _finish(cards, [], config)
-    coverage, payer, tried, label = _coverage(prefetch)
+    coverage, payer, tried, label = cds_orders.payer_coverage(prefetch)
     about = [_ref(o["resource"]) for o, _ in tpi]
     if coverage is None:
         cards.append(_card("No active Coverage in the request: the payer's TPI requirements cannot be stated",
@@ -315,10 +196,10 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
     for o, codes in tpi:
         res = o["resource"]
         for code in codes:
-            dx = _diagnoses(res, prefetch)
-            data = {"id": f"{_ref(res)}#{code}"[:100], "payer": payer, "date_of_service": _date(o["date_from"]),
+            dx = cds_orders.diagnoses(res, prefetch)
+            data = {"id": f"{_ref(res)}#{code}"[:100], "payer": payer, "date_of_service": cds_orders.order_date(o["date_from"]),
                     "patient": str(context.get("patientId"))[:100] if context.get("patientId") else None,
-                    "injections": _muscles(res) or [{}] * UNNAMED_INJECTIONS[code], "diagnoses": dx,
+                    "injections": cds_orders.muscles(res) or [{}] * UNNAMED_INJECTIONS[code], "diagnoses": dx,
                     "claim": [{"code": code, "units": 1, "diagnoses": dx[:4]}]}
             try:
                 jobs.append((o, code, Encounter.model_validate(data)))

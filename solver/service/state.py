@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from solver import batch
-from solver.batch import Answer, Job
+from solver.batch import Job
 from solver.encounter import Encounter
 from solver.reading import Record
 from solver.service.decision_log import DecisionLog

@@ -1,0 +1,89 @@
+"""Contract-v1 paths into an encounter (`documentation.conservative_therapy.failed`, `injections[2].muscle`,
+`diagnoses[0]`, 0-based indexes) and changes made through them: a program can apply the facts an exploration
+names and check the encounter again.
+
+A change is {"path", "value"} (set; an index equal to the list's length appends) or {"path", "op": "remove"}
+(a list item is deleted, a field goes back to its default)."""
+from __future__ import annotations
+
+import re
+
+from pydantic import ValidationError
+
+from solver.encounter import Encounter
+from solver.errors import InputError, Problem
+
+_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """`injections[2].muscle` -> ["injections", 2, "muscle"]; a malformed path is an InputError naming it."""
+    out: list[str | int] = []
+    pos, expect_name = 0, True
+    while pos < len(path):
+        m = _TOKEN.match(path, pos)
+        if not m or (m.group(3) and expect_name) or (m.group(1) and not expect_name):
+            raise InputError([Problem("(command line)", path, "not a contract-v1 path; write e.g. "
+                                      "documentation.conservative_therapy.failed or injections[0].muscle")])
+        if m.group(1):
+            out.append(m.group(1))
+            expect_name = False
+        elif m.group(2):
+            out.append(int(m.group(2)))
+        else:
+            expect_name = True
+        pos = m.end()
+    if not out or expect_name:
+        raise InputError([Problem("(command line)", path or "(empty)", "not a contract-v1 path")])
+    return out
+
+
+def apply_changes(enc: Encounter, changes: list[dict]) -> Encounter:
+    """The encounter with every change applied in order, validated again as contract v1."""
+    raw = enc.model_dump(mode="json")
+    for ch in changes:
+        _apply(raw, ch)
+    try:
+        return Encounter.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError([Problem("(change)", where, f"{first['msg']}; the changes were {changes}")]) from None
+
+
+def _apply(raw: dict, change: dict) -> None:
+    tokens = parse_path(change["path"])
+    node = raw
+    for i, tok in enumerate(tokens[:-1]):
+        nxt = tokens[i + 1]
+        child = node[tok] if isinstance(tok, int) else node.get(tok)
+        if child is None:
+            child = [] if isinstance(nxt, int) else {}
+            if isinstance(tok, int):
+                node[tok] = child
+            else:
+                node[tok] = child
+        node = child
+    last = tokens[-1]
+    if change.get("op") == "remove":
+        if isinstance(last, int):
+            del node[last]
+        else:
+            node.pop(last, None)
+    elif isinstance(last, int) and last == len(node):
+        node.append(change["value"])
+    else:
+        node[last] = change["value"]
+
+
+def get_value(enc: Encounter, path: str):
+    """The value at a path (None when absent)."""
+    node = enc.model_dump(mode="json")
+    for tok in parse_path(path):
+        try:
+            node = node[tok]
+        except (KeyError, IndexError, TypeError):
+            return None
+        if node is None:
+            return None
+    return node

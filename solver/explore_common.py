@@ -1,0 +1,85 @@
+"""What the explain modes share: the slot a code bills, the real checks that verify an answer, the rules a
+change satisfies or flips, a claim asked for as CODE[-MOD...]."""
+from __future__ import annotations
+
+import re
+
+from clingo import Function
+
+from solver.assumable import Change
+from solver.contract_paths import apply_changes
+from solver.encounter import Encounter
+from solver.errors import InputError, Problem
+from solver.facts import SLOT_GROUPS, encounter_facts
+from solver.paths import KB_DIR
+
+SEARCH_DIR = KB_DIR / "search"
+OUTCOME_LP = SEARCH_DIR / "outcome.lp"
+_ASKED = re.compile(r"^(\d{4}[0-9A-Z]|[A-Z]\d{4})((?:-[0-9A-Z]{2}){0,4})$")
+
+
+def parse_asked(text: str, option: str = "--why-not") -> tuple[str, list[str]]:
+    """"20553-59-XS" -> ("20553", ["59", "XS"]); anything else is an InputError naming the option."""
+    m = _ASKED.match((text or "").strip().upper())
+    if not m:
+        raise InputError([Problem("(command line)", option, f"{text!r} is not CODE[-MOD...]; write e.g. 20553 or 20552-59")])
+    return m.group(1), [x for x in m.group(2).split("-") if x]
+
+
+def slot_for(engine, enc: Encounter, code: str, option: str) -> Function:
+    """The documented service slot a code bills (from the encounter's own slot facts): the TPI or dry-needling
+    slot for their codes, else the slot documented with that code (the E/M, another procedure). An
+    InputError when the encounter documents no such service."""
+    groups = engine.policies.tables.code_groups
+    facts = encounter_facts(engine.policies, enc, 0).symbols
+    slots = {s.arguments[1] for s in facts if s.name == "slot"}
+    for name in ("tpi", "dry_needling"):
+        if code in groups.get(SLOT_GROUPS[name], []) and Function(name) in slots:
+            return Function(name)
+    for s in facts:
+        if s.name == "slot_code" and s.arguments[2].string == code:
+            return s.arguments[1]
+    raise InputError([Problem("(command line)", option, f"the encounter {enc.id} documents no service that {code} bills; "
+                                                      "ask for a TPI code, or the code of its E/M or another documented procedure")])
+
+
+def check_variants(engine, enc: Encounter, change_sets: list[list[Change]]) -> list[tuple[list[Change], Encounter, dict]]:
+    """Each set of changes applied to the encounter and checked for real (one grounding for all of them)."""
+    variants = [(chs, apply_changes(enc, [c.as_change() for c in chs])) for chs in change_sets]
+    results = engine.check_many([v for _chs, v in variants]) if variants else []
+    return [(chs, v, r) for (chs, v), r in zip(variants, results)]
+
+
+def _deciding(result: dict) -> dict[str, dict]:
+    """The findings that decide an outcome or a code: errors, warnings, and points for review, by rule."""
+    out: dict[str, dict] = {}
+    for f in result.get("findings", []):
+        if f["severity"] in ("error", "warning") or f.get("review"):
+            out.setdefault(f["rule"], f)
+    return out
+
+
+def rules_satisfied(before: dict, after: dict) -> list[dict]:
+    """The rules whose findings the change removes, with their citations."""
+    b, a = _deciding(before), _deciding(after)
+    return [{"rule": r, "citations": f["citations"]} for r, f in b.items() if r not in a]
+
+
+def rules_flipped(before: dict, after: dict) -> list[dict]:
+    """The rules whose findings appear or disappear with the change, with their citations and which way."""
+    b, a = _deciding(before), _deciding(after)
+    out = [{"rule": r, "citations": f["citations"], "now": "satisfied"} for r, f in b.items() if r not in a]
+    out += [{"rule": r, "citations": f["citations"], "now": "broken"} for r, f in a.items() if r not in b]
+    return out
+
+
+def claim_codes(result: dict) -> list[str]:
+    return sorted(line["code"] for line in result.get("claim", []))
+
+
+def summary(result: dict) -> dict:
+    return {"outcome": result["outcome"], "claim": result.get("claim", [])}
+
+
+def line_text(line: dict) -> str:
+    return line["code"] + "".join(f"-{m}" for m in line["modifiers"]) + (f" x{line['units']}" if line["units"] != 1 else "")

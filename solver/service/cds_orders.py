@@ -1,0 +1,138 @@
+"""Reading a CDS Hooks call (Da Vinci CRD 2.2.1) for solver/service/cds_hooks.py: the orders of the hook's
+context (an Appointment based on a prefetched ServiceRequest is read as that ServiceRequest), their CPT codes
+and CRD billing options, ICD-10-CM reasons and prefetched Conditions, the date of service, the bodySite
+muscles, and the payer from the prefetched Coverage through the deployment's payer map."""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import HTTPException
+
+from solver.formats.payer_map import PayerMap, default_path
+from solver.paths import KB_DIR, POLICIES_DIR
+from solver.policy import load_policies
+
+CRD = "http://hl7.org/fhir/us/davinci-crd"
+EXT_BILLING_OPTIONS = f"{CRD}/StructureDefinition/ext-billing-options"
+CPT = "http://www.ama-assn.org/go/cpt"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@lru_cache(maxsize=1)
+def policies():
+    return load_policies(POLICIES_DIR, KB_DIR)
+
+
+@lru_cache(maxsize=4)
+def payer_map(path: str) -> PayerMap:
+    return PayerMap.load(Path(path), set(policies().payers))
+
+
+
+def resources(value) -> list[dict]:
+    """The resources of a Bundle, of a list, or the one resource given."""
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        return [e["resource"] for e in value.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    if isinstance(value, dict) and value.get("resourceType"):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def orders(bundle, key: str, prefetch: dict) -> list[dict]:
+    if bundle is None:
+        raise HTTPException(400, f"field 'context.{key}' is missing: a Bundle of the {key} is required")
+    requests = {f"ServiceRequest/{r.get('id')}": r for r in resources(prefetch.get("serviceRequests")) if r.get("resourceType") == "ServiceRequest"}
+    out = []
+    for res in resources(bundle):
+        if res.get("resourceType") == "Appointment":
+            based = [requests[ref] for ref in (ref_tail(b) for b in res.get("basedOn") or []) if ref in requests]
+            if based:  # CRD: an Appointment based on a ServiceRequest is answered on the ServiceRequest
+                out += [{"resource": sr, "codes_from": sr, "date_from": res} for sr in based]
+                continue
+        out.append({"resource": res, "codes_from": res, "date_from": res})
+    return out
+
+
+def ref_tail(ref) -> str:
+    parts = str((ref or {}).get("reference") or "").split("/")
+    return "/".join(parts[-2:])
+
+
+def codings(concepts) -> list[dict]:
+    out = []
+    for cc in concepts:
+        if isinstance(cc, dict):
+            out += [c for c in cc.get("coding") or [] if isinstance(c, dict)]
+            for ext in cc.get("extension") or []:
+                if isinstance(ext, dict) and ext.get("url") == EXT_BILLING_OPTIONS:
+                    out += codings([ext.get("valueCodeableConcept")])
+    return out
+
+
+def order_codes(res: dict, system: str | None = CPT) -> list[str]:
+    """The codes of an order (of one system, or of all when system is None), with its billing options."""
+    concepts = [res.get("code"), res.get("appointmentType")] + list(res.get("serviceType") or [])
+    return [str(c.get("code")) for c in codings(concepts) if c.get("code") and system in (None, c.get("system"))]
+
+
+def diagnoses(res: dict, prefetch: dict) -> list[str]:
+    concepts = list(res.get("reasonCode") or [])
+    for cond in resources(prefetch.get("conditions")):
+        status = {c.get("code") for c in codings([cond.get("clinicalStatus"), cond.get("verificationStatus")])}
+        if cond.get("resourceType") == "Condition" and not status & {"inactive", "resolved", "remission", "refuted", "entered-in-error"}:
+            concepts.append(cond.get("code"))
+    out: list[str] = []
+    for c in codings(concepts):
+        code = str(c.get("code") or "")
+        if c.get("system") == ICD10CM and code and code not in out:
+            out.append(code)
+    return out[:12]
+
+
+def order_date(res: dict) -> dt.date:
+    for value in (res.get("occurrenceDateTime"), (res.get("occurrencePeriod") or {}).get("start"),
+                  ((res.get("occurrenceTiming") or {}).get("event") or [None])[0], res.get("start"),
+                  ((res.get("requestedPeriod") or [{}])[0] or {}).get("start")):
+        try:
+            return dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            continue
+    return dt.date.today()
+
+
+def muscles(res: dict) -> list[dict]:
+    out = []
+    for site in res.get("bodySite") or []:
+        text = (site or {}).get("text") or next((c.get("display") for c in codings([site]) if c.get("display")), None)
+        if text:
+            out.append({"muscle": str(text)[:200]})
+    return out
+
+
+def payer_coverage(prefetch: dict) -> tuple[dict | None, str | None, list[str], str]:
+    """(Coverage, payer id, identifiers tried, payer label) for the first active Coverage that maps."""
+    path = default_path(POLICIES_DIR)
+    pmap = payer_map(str(path))
+    first, tried, label = None, [], ""
+    for cov in resources(prefetch.get("coverage")):
+        if cov.get("resourceType") != "Coverage" or cov.get("status") not in (None, "active"):
+            continue
+        first = first or cov
+        plans = [cl.get("value") for cl in cov.get("class") or []
+                 if "plan" in {c.get("code") for c in codings([cl.get("type")])}] or [None]
+        for payor in cov.get("payor") or []:
+            ident = (payor.get("identifier") or {}).get("value")
+            name = payor.get("display")
+            label = label or name or ""
+            for plan in plans:
+                tried += [f"{k} {v!r}" for k, v in (("payor_id", ident), ("plan", plan), ("name", name)) if v]
+                found = pmap.resolve(payor_id=ident, plan=plan, name=name)
+                if found:
+                    return cov, found, tried, name or found
+    return first, None, tried, label or "the payer"
+
+
