@@ -50,26 +50,41 @@ def check_variants(engine, enc: Encounter, change_sets: list[list[Change]]) -> l
     return [(chs, v, r) for (chs, v), r in zip(variants, results)]
 
 
-def _deciding(result: dict) -> dict[str, dict]:
-    """The findings that decide an outcome or a code: errors, warnings, and points for review, by rule."""
-    out: dict[str, dict] = {}
+def _states(result: dict) -> dict[str, tuple[str, dict]]:
+    """Each rule that decides an outcome or a code, and how: error (not corrected), corrected, review, warning."""
+    rank = {"error": 0, "review": 1, "corrected": 2, "warning": 3}
+    out: dict[str, tuple[str, dict]] = {}
     for f in result.get("findings", []):
-        if f["severity"] in ("error", "warning") or f.get("review"):
-            out.setdefault(f["rule"], f)
+        if f["severity"] == "error":
+            state = "corrected" if f.get("corrected") else "error"
+        elif f.get("review"):
+            state = "review"
+        elif f["severity"] == "warning":
+            state = "warning"
+        else:
+            continue
+        if f["rule"] not in out or rank[state] < rank[out[f["rule"]][0]]:
+            out[f["rule"]] = (state, f)
     return out
 
 
+_NOW = {"error": "broken", "review": "needs review", "corrected": "corrected in the claim", "warning": "warning"}
+
+
 def rules_satisfied(before: dict, after: dict) -> list[dict]:
-    """The rules whose findings the change removes, with their citations."""
-    b, a = _deciding(before), _deciding(after)
-    return [{"rule": r, "citations": f["citations"]} for r, f in b.items() if r not in a]
+    """The rules whose errors, points for review or warnings the change removes, with their citations."""
+    b, a = _states(before), _states(after)
+    return [{"rule": r, "citations": f["citations"]} for r, (state, f) in b.items()
+            if r not in a or (state in ("error", "review") and a[r][0] not in ("error", "review"))]
 
 
 def rules_flipped(before: dict, after: dict) -> list[dict]:
-    """The rules whose findings appear or disappear with the change, with their citations and which way."""
-    b, a = _deciding(before), _deciding(after)
-    out = [{"rule": r, "citations": f["citations"], "now": "satisfied"} for r, f in b.items() if r not in a]
-    out += [{"rule": r, "citations": f["citations"], "now": "broken"} for r, f in a.items() if r not in b]
+    """The rules whose finding appears, disappears or changes kind with the change, with their citations and
+    what they are now."""
+    b, a = _states(before), _states(after)
+    out = [{"rule": r, "citations": f["citations"], "now": "satisfied"} for r, (_s, f) in b.items() if r not in a]
+    out += [{"rule": r, "citations": f["citations"], "now": _NOW[state]} for r, (state, f) in a.items()
+            if r not in b or b[r][0] != state]
     return out
 
 

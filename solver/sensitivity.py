@@ -7,7 +7,7 @@ the change. A change for which no error-free candidate claim exists is answered 
 the changes with no model when the constraint is off. Each change found is verified by a real check."""
 from __future__ import annotations
 
-from clingo import Function, Number, String
+from clingo import Function, Number
 
 from solver.assumable import flips, spec_for
 from solver.encounter import Encounter
@@ -23,10 +23,10 @@ def sensitivity(engine, enc: Encounter) -> dict:
     pol = engine.policies
     ov = overlay.build(engine, enc, flips(pol, enc, spec_for(engine.policies_dir)), (OUTCOME_LP, SENSITIVITY_LP), OPTIONS)
     ov.ctl.ground([("base", [])])
-    baseline, expected_before = overlay.baseline(engine, enc, ov), _expected_now(ov)
+    baseline, basis_before = overlay.baseline(engine, enc, ov), _basis_now(ov)
     E = Number(0)
     for sym in [Function("baseline_outcome", [E, Function(baseline["outcome"])]),
-                *(Function("baseline_code", [E, String(c)]) for c in claim_codes(baseline))]:
+                *(Function("baseline_basis", [E, b]) for b in basis_before)]:
         ov.ctl.assign_external(sym, True)
     differs = Function("goal_differs")
     ov.ctl.assign_external(differs, True)
@@ -44,7 +44,7 @@ def sensitivity(engine, enc: Encounter) -> dict:
             continue
         rules = rules_flipped(baseline, result)
         if claim_codes(result) != before[1]:
-            rules += _code_rules(pol, expected_before, found[a], {r["rule"] for r in rules})
+            rules += _code_rules(pol, basis_before, found[a], {r["rule"] for r in rules})
         out_flips.append({"facts": [c.as_dict() for c in chs], "outcome": result["outcome"], "claim": result["claim"],
                           "rules": rules})
     notes = [f"{len(ov.changes)} single changes searched"]
@@ -55,34 +55,35 @@ def sensitivity(engine, enc: Encounter) -> dict:
 
 
 def _code_rules(pol, before: set, after: set, named: set) -> list[dict]:
-    """The rules whose expected code (expected_code/4) the change moves: the rules that decide the code."""
+    """The rules whose expected code the change moves: the rules that decide the code (a service left off
+    is named by its own finding)."""
+    keys = {b.arguments[0].number for b in before ^ after if b.name == "expected"}
     out = []
-    for k in sorted({k for k, _s, _c in before ^ after}):
+    for k in sorted(keys):
         inst = pol.instances[k]
         if inst.id not in named:
             out.append({"rule": inst.id, "citations": [dict(c) for c in inst.citation_dicts], "now": "decides the code"})
     return out
 
 
-def _expected(model) -> set:
-    return {(s.arguments[1].number, str(s.arguments[2]), s.arguments[3].string)
-            for s in model.symbols(shown=True) if s.name == "expected_code"}
+def _basis(model) -> set:
+    return {s.arguments[1] for s in model.symbols(shown=True) if s.name == "code_basis"}
 
 
-def _expected_now(ov: overlay.Overlay) -> set:
-    """The expected codes of the encounter as it is (no change; its facts alone decide them)."""
+def _basis_now(ov: overlay.Overlay) -> set:
+    """What decides the codes for the encounter as it is (no change; its facts alone decide it)."""
     ctl = ov.ctl
     ctl.assign_external(Function("no_change"), True)
     ctl.configuration.solve.opt_mode = "ignore"
     ctl.configuration.solve.models = "1"
     found: set = set()
-    ctl.solve(on_model=lambda m: found.update(_expected(m)))
+    ctl.solve(on_model=lambda m: found.update(_basis(m)))
     ctl.assign_external(Function("no_change"), False)
     return found
 
 
 def _enumerate(ov: overlay.Overlay) -> dict[int, set]:
-    """Every change with a model, and the expected codes under it (projected: one model a change)."""
+    """Every change with a model, and what decides the codes under it (projected: one model a change)."""
     ctl = ov.ctl
     ctl.configuration.solve.opt_mode = "ignore"
     ctl.configuration.solve.project = "project"
@@ -91,5 +92,5 @@ def _enumerate(ov: overlay.Overlay) -> dict[int, set]:
     with ctl.solve(yield_=True) as handle:
         for model in handle:
             for a in overlay.chosen(model):
-                out[a] = _expected(model)
+                out[a] = _basis(model)
     return out

@@ -200,3 +200,30 @@ def test_a_bad_assumable_file_is_a_policy_error_naming_the_entry_and_field(tmp_p
         spec_for(tmp_path)
     fields = {p.field for p in err.value.problems}
     assert {"documentation.0.reading", "documentation.0", "documentation.0.cost"} <= fields
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CASE_NAMES))
+def test_for_any_shipped_case_each_flip_applied_from_its_json_changes_the_outcome_or_the_code(engine, name):
+    enc = CASES[name]
+    answer = json.loads(json.dumps(sensitivity(engine, enc)))  # as a program reads it
+    before = (answer["baseline"]["outcome"], sorted(x["code"] for x in answer["baseline"]["claim"]))
+    for flip in answer["flips"]:
+        assert len(flip["facts"]) == 1 and flip["rules"], flip
+        result = _applied(engine, enc, flip["facts"])
+        assert (result["outcome"], sorted(x["code"] for x in result["claim"])) != before
+        assert (result["outcome"], result["claim"]) == (flip["outcome"], flip["claim"])
+
+
+def test_why_not_on_a_service_that_names_no_muscle_says_no_claim_can_carry_the_code_and_names_the_rule(engine):
+    answer = why_not(engine, CASES['only "upper back" documented supports no TPI code, and none is recommended'], "20552")
+    assert answer["valid"] is False and answer["claim"] == []
+    assert any("no claim can carry 20552" in n for n in answer["notes"])
+    f = {f["rule"]: f for f in answer["broken"]}["cpt.tpi-no-named-muscle"]
+    assert f["evidence"] == ["injection 1 (upper back) names no muscle"]
+
+
+def test_why_not_an_e_m_without_its_modifier_25_names_the_modifier_rule(engine):
+    answer = why_not(engine, CASES["a TPI, a distinct knee injection with XS and a separately identifiable E/M with 25"], "99214")
+    assert answer["valid"] is False
+    assert "ncci.em-modifier-25-required" in [f["rule"] for f in answer["broken"]]
