@@ -79,8 +79,8 @@ def bench_whatif_variant(engine: Engine, _encounters, repeat: int = 1) -> list[f
 def bench_why_not(engine: Engine, encounters, repeat: int = 1) -> list[float]:
     """explain --why-not 20553 (a TPI encounter; the others have no service 20553 bills and are skipped)."""
     from solver.errors import InputError
-    from solver.explore_common import slot_for
-    from solver.why_not import why_not
+    from solver.explore.common import slot_for
+    from solver.explore.why_not import why_not
 
     def bills_20553(enc) -> bool:
         try:
@@ -92,19 +92,19 @@ def bench_why_not(engine: Engine, encounters, repeat: int = 1) -> list[float]:
 
 def bench_missing(engine: Engine, encounters, repeat: int = 1) -> list[float]:
     """explain --missing (target allow, documentation only; the nearest outcome when allow is unreachable)."""
-    from solver.missing import missing
+    from solver.explore.missing import missing
     return _times(lambda enc: missing(engine, enc), encounters, repeat)
 
 
 def bench_missing_change_service(engine: Engine, encounters, repeat: int = 1) -> list[float]:
     """explain --missing --change-service (another muscle or a diagnosis may be assumed too)."""
-    from solver.missing import missing
+    from solver.explore.missing import missing
     return _times(lambda enc: missing(engine, enc, None, True), encounters, repeat)
 
 
 def bench_sensitivity(engine: Engine, encounters, repeat: int = 1) -> list[float]:
     """explain --sensitivity (every single change of one fact)."""
-    from solver.sensitivity import sensitivity
+    from solver.explore.sensitivity import sensitivity
     return _times(lambda enc: sensitivity(engine, enc), encounters, repeat)
 
 

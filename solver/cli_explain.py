@@ -11,7 +11,7 @@ import typer
 
 from solver.cli import Format, _engine, _fail, _policies_option, _set_policies
 from solver.errors import PayerkbError, Problem
-from solver.explore_common import line_text
+from solver.explore.common import line_text
 from solver.report import clean
 
 
@@ -49,9 +49,9 @@ def explain(
     policies: Optional[Path] = _policies_option(),
 ):
     """Explain an answer: why not another code, what is missing for allow, which single facts flip it."""
-    from solver.missing import missing as find_missing
-    from solver.sensitivity import sensitivity as find_flips
-    from solver.why_not import why_not as force
+    from solver.explore.missing import missing as find_missing
+    from solver.explore.sensitivity import sensitivity as find_flips
+    from solver.explore.why_not import why_not as force
 
     modes = [m for m, on in (("--why-not", why_not is not None), ("--missing", missing), ("--sensitivity", sensitivity)) if on]
     if len(modes) != 1:

@@ -48,7 +48,7 @@ TITLES = {
 
 
 # Policy YAML read without a pydantic model, so without a schema yet (named, so a new one cannot slip by).
-UNMODELLED = {"assumable.yaml": "read by solver/assumable.py, checked by hand (no pydantic model to make a schema from)"}
+UNMODELLED = {"assumable.yaml": "read by solver/explore/assumable.py, checked by hand (no pydantic model to make a schema from)"}
 
 
 def kind_of(relative: str) -> str | None:

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.assumable import Change
+from solver.explore.assumable import Change
 from solver.casetest import find_case_files, load_cases
-from solver.contract_paths import apply_changes
-from solver.missing import missing
+from solver.explore.contract_paths import apply_changes
+from solver.explore.missing import missing
 from solver.paths import POLICIES_DIR
-from solver.sensitivity import sensitivity
-from solver.why_not import why_not
+from solver.explore.sensitivity import sensitivity
+from solver.explore.why_not import why_not
 from tests.conftest import encounter, inj
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,7 +193,7 @@ def test_the_search_programs_keep_clingo_silent_even_when_nothing_may_be_assumed
 
 
 def test_a_bad_assumable_file_is_a_policy_error_naming_the_entry_and_field(tmp_path):
-    from solver.assumable import spec_for
+    from solver.explore.assumable import spec_for
     from solver.errors import PolicyError
     (tmp_path / "assumable.yaml").write_text("documentation:\n  - {path: documentation.abn_on_file, cost: 0}\n")
     with pytest.raises(PolicyError) as err:

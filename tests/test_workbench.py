@@ -193,7 +193,6 @@ def test_a_problem_the_service_answers_is_shown_plainly_with_the_field_it_names(
 
 
 def test_text_from_the_encounter_is_shown_as_text_never_as_markup(server, browser):
-    from selenium.webdriver.common.by import By
     _open(browser, server)
     hostile = "<img src=x onerror=\"window.hacked=1\">"
     encounter = dict(TWO_MUSCLES, id="<b>wb</b>", payer="<i>nobody</i>")

@@ -16,17 +16,17 @@ router = APIRouter()
 
 
 def answer_why_not(engine, enc, asked):
-    from solver.why_not import why_not
+    from solver.explore.why_not import why_not
     return _guarded(why_not, engine, enc, asked)
 
 
 def answer_missing(engine, enc, target, change_service):
-    from solver.missing import missing
+    from solver.explore.missing import missing
     return _guarded(missing, engine, enc, target, change_service)
 
 
 def answer_sensitivity(engine, enc):
-    from solver.sensitivity import sensitivity
+    from solver.explore.sensitivity import sensitivity
     return _guarded(sensitivity, engine, enc)
 
 

@@ -1,4 +1,4 @@
-"""The facts an exploration may assume or change, as contract-v1 changes (solver/contract_paths.py).
+"""The facts an exploration may assume or change, as contract-v1 changes (solver/explore/contract_paths.py).
 
 `assumable(...)`: what `explain --missing` may assume for an encounter, read from policies/assumable.yaml
 (what a provider could truthfully document; the service itself only with change_service).
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from solver.contract_paths import get_value
+from solver.explore.contract_paths import get_value
 from solver.encounter import Encounter
 from solver.errors import PolicyError, Problem
 from solver.paths import POLICIES_DIR

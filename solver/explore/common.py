@@ -6,8 +6,8 @@ import re
 
 from clingo import Function
 
-from solver.assumable import Change
-from solver.contract_paths import apply_changes
+from solver.explore.assumable import Change
+from solver.explore.contract_paths import apply_changes
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.facts import SLOT_GROUPS, encounter_facts

@@ -1,18 +1,18 @@
 """explain --missing: the cheapest sets of facts that would make the outcome allow (or a given code valid).
 
-The facts that may be assumed (policies/assumable.yaml, solver/assumable.py) enter the program as choices
-with a cost (solver/overlay.py, kb/search/missing.lp); clingo minimises the cost, then enumerates every set
+The facts that may be assumed (policies/assumable.yaml, solver/explore/assumable.py) enter the program as choices
+with a cost (solver/explore/overlay.py, kb/search/missing.lp); clingo minimises the cost, then enumerates every set
 of that cost, projected on the facts assumed. Each set is applied to the encounter and checked for real;
 only those that reach the target are kept (a dropped one is named in the notes)."""
 from __future__ import annotations
 
 from clingo import Function, Number, String
 
-from solver.assumable import assumable, spec_for
+from solver.explore.assumable import assumable, spec_for
 from solver.encounter import Encounter
-from solver.explore_common import (OUTCOME_LP, SEARCH_DIR, check_variants, line_text, parse_asked, rules_satisfied,
+from solver.explore.common import (OUTCOME_LP, SEARCH_DIR, check_variants, line_text, parse_asked, rules_satisfied,
                                    slot_for, summary)
-from solver import overlay
+from solver.explore import overlay
 
 MISSING_LP = SEARCH_DIR / "missing.lp"
 MAX_ALTERNATIVES = 12

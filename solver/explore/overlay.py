@@ -1,6 +1,6 @@
 """Changes of an encounter as choices in one solver program.
 
-Each change (solver/assumable.py, a contract-v1 path and value) is applied to the encounter and its facts
+Each change (solver/explore/assumable.py, a contract-v1 path and value) is applied to the encounter and its facts
 compared with the encounter's own: the facts it adds and the facts it removes. In the program, change(E,A)
 is an atom the search program chooses (kb/search/missing.lp, sensitivity.lp); each added fact holds when
 one of its changes is chosen, each removable fact of the encounter holds unless one of its changes is
@@ -13,8 +13,8 @@ from pathlib import Path
 import clingo
 from clingo import Function, Number
 
-from solver.assumable import Change
-from solver.contract_paths import apply_changes
+from solver.explore.assumable import Change
+from solver.explore.contract_paths import apply_changes
 from solver.encounter import Encounter
 from solver.errors import InputError
 from solver.explain import build_result

@@ -10,7 +10,7 @@ from clingo import Function, Number, String
 
 from solver.encounter import ClaimLine, Encounter
 from solver.explain import build_result
-from solver.explore_common import SEARCH_DIR, parse_asked, slot_for, summary
+from solver.explore.common import SEARCH_DIR, parse_asked, slot_for, summary
 
 WHY_NOT_LP = SEARCH_DIR / "why_not.lp"
 

@@ -1,7 +1,7 @@
 """explain --sensitivity: the single facts whose change flips the outcome or the code.
 
 Every single change of one fact (solver/assumable.flips: a fact of the encounter removed, an assumable fact
-added) enters the program as a choice of exactly one (solver/overlay.py, kb/search/sensitivity.lp), with the
+added) enters the program as a choice of exactly one (solver/explore/overlay.py, kb/search/sensitivity.lp), with the
 constraint that the outcome or the codes differ from the check's; all models are enumerated, projected on
 the change. A change for which no error-free candidate claim exists is answered deny by the check: those are
 the changes with no model when the constraint is off. Each change found is verified by a real check."""
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from clingo import Function, Number
 
-from solver.assumable import flips, spec_for
+from solver.explore.assumable import flips, spec_for
 from solver.encounter import Encounter
-from solver.explore_common import OUTCOME_LP, SEARCH_DIR, check_variants, claim_codes, rules_flipped, summary
-from solver import overlay
+from solver.explore.common import OUTCOME_LP, SEARCH_DIR, check_variants, claim_codes, rules_flipped, summary
+from solver.explore import overlay
 
 SENSITIVITY_LP = SEARCH_DIR / "sensitivity.lp"
 OPTIONS = ["--opt-strategy=usc", "--opt-mode=ignore"]
