@@ -78,7 +78,7 @@ def domain(pol: Policies, shape: Shape) -> tuple[list[tuple], list[tuple]]:
     return placeholders, ext
 
 
-_STATEMENTS: dict[tuple[str, int], list] = {}
+_STATEMENTS: dict[tuple[str, int], object] = {}
 _E0 = Number(0)
 
 
@@ -88,17 +88,22 @@ def _atom(name: str, args: tuple) -> Symbol:
     return Function(name, [_E0, *map(_sym, args)])
 
 
+_LOC = clingo.ast.Location(clingo.ast.Position("<resident>", 1, 1), clingo.ast.Position("<resident>", 1, 1))
+
+
 def _external_statements(signatures: set[tuple[str, int]]) -> list:
-    """`#external p(V1,..,Vn) : r_dom_p(V1,..,Vn).` for each signature, parsed once (no encounter value in it)."""
+    """`#external p(V1,..,Vn) : r_dom_p(V1,..,Vn).` for each input signature, built as AST nodes (no program
+    text: the names are the vocabulary's input predicates, and no encounter value is in them), made once."""
+    ast = clingo.ast
     out = []
     for name, arity in sorted(signatures):
-        stmts = _STATEMENTS.get((name, arity))
-        if stmts is None:
-            args = ",".join(f"V{i}" for i in range(arity))
-            stmts = _STATEMENTS[(name, arity)] = []
-            clingo.ast.parse_string(f"#external {name}({args}) : r_dom_{name}({args}).", stmts.append)
-            stmts[:] = [s for s in stmts if s.ast_type != clingo.ast.ASTType.Program]
-        out += stmts
+        stmt = _STATEMENTS.get((name, arity))
+        if stmt is None:
+            variables = [ast.Variable(_LOC, f"V{i}") for i in range(arity)]
+            head = ast.SymbolicAtom(ast.Function(_LOC, name, variables, 0))
+            domain = ast.Literal(_LOC, ast.Sign.NoSign, ast.SymbolicAtom(ast.Function(_LOC, f"r_dom_{name}", variables, 0)))
+            stmt = _STATEMENTS[(name, arity)] = ast.External(_LOC, head, [domain], ast.SymbolicTerm(_LOC, clingo.Function("false")))
+        out.append(stmt)
     return out
 
 
