@@ -425,15 +425,43 @@ def _plain_help(cmd) -> None:
         _plain_help(sub)
 
 
-# Commands in modules of their own, registered after the options they share are defined.
-from solver.cli_explain import explain  # noqa: E402
-from solver.cli_verify import verify as _verify  # noqa: E402
+# Commands in modules of their own (the explorations), registered when the command line may name them: a
+# check, a policy list or a schema does not import them (nor what they import), so a cold start stays short.
+LAZY_COMMANDS = {"explain": ("solver.cli_explain", "explain"), "verify": ("solver.cli_verify", "verify"),
+                 "whatif": ("solver.cli_whatif", "whatif"), "compare": ("solver.cli_compare", "compare")}
+_GLOBAL_VALUE_OPTIONS = {"--policies"}  # the options before the command that take a value
 
-app.command("explain")(explain)
-app.command("verify")(_verify)
+
+def command_named(argv: list[str]) -> str | None:
+    """The command a command line names (the first word past the options of payerkb itself), or None."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return arg
+    return None
+
+
+def register_commands(argv: list[str] | None = None) -> None:
+    """Register the commands that live in modules of their own: all of them, unless the command line names a
+    command of this module (then none is imported). Each is registered once, in the order of LAZY_COMMANDS."""
+    from importlib import import_module
+    named = command_named(sys.argv[1:] if argv is None else argv)
+    if named in {c.name or c.callback.__name__ for c in app.registered_commands} | {"policy"} and named not in LAZY_COMMANDS:
+        return
+    have = {c.name for c in app.registered_commands}
+    for name, (module, attr) in LAZY_COMMANDS.items():
+        if name not in have:
+            app.command(name)(getattr(import_module(module), attr))
 
 
 def main():
+    register_commands()
     command = typer.main.get_command(app)
     _plain_help(command)
     signal.signal(signal.SIGINT, _interrupt)
@@ -450,10 +478,3 @@ def main():
 if __name__ == "__main__":
     main()
 
-
-from solver.cli_whatif import whatif as _whatif  # noqa: E402 - the exploration commands live in their own modules
-
-app.command("whatif")(_whatif)
-from solver.cli_compare import compare as _compare  # noqa: E402
-
-app.command("compare")(_compare)
