@@ -16,12 +16,13 @@ from pathlib import Path
 import clingo
 from clingo import ast as clingo_ast
 
+from solver import policy_cache
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explain import build_result
 from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
-from solver.policy import Policies, load_policies
+from solver.policy import Policies, load_policies  # noqa: F401 - load_policies: the uncached loader
 
 SOLVER_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
@@ -63,7 +64,8 @@ class Engine:
     messages: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        self.policies = load_policies(self.policies_dir, self.kb_dir)
+        # validated once, then read from the policies cache while no file (nor the code) changes
+        self.policies = policy_cache.load(self.policies_dir, self.kb_dir)
         # The knowledge base is parsed once; a batch grounds the core files and the families of the rules
         # in force for its encounters (a family no rule uses derives nothing).
         family_files = {name: "families/" + spec["file"] for name, spec in self.policies.families.items()}

@@ -26,7 +26,7 @@ _DAY = dt.timedelta(days=1)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Change(_Strict):

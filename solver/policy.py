@@ -60,6 +60,15 @@ class RuleInstance:
     def in_force(self, on: dt.date) -> bool:
         return (self.start is None or self.start <= on) and (self.end is None or on <= self.end)
 
+    @property
+    def canonical_text(self) -> str:
+        """canonical() as the sorted JSON the version hash reads (made once; kept in the policies cache)."""
+        cached = self.__dict__.get("_canonical_text")
+        if cached is None:
+            cached = json.dumps(self.canonical(), sort_keys=True, default=str)
+            object.__setattr__(self, "_canonical_text", cached)
+        return cached
+
     def canonical(self) -> dict:
         return {
             "payer": self.payer, "version": self.version, "rule": self.rule.model_dump(mode="json", by_alias=True),
@@ -116,9 +125,17 @@ class Policies:
         if cached is None:
             h = hashlib.sha256(self.base_digest.encode())
             for k in sorted(frozen):
-                h.update(json.dumps(self.instances[k].canonical(), sort_keys=True, default=str).encode())
+                h.update(self.instances[k].canonical_text.encode())
             cached = self._hashes[frozen] = "sha256:" + h.hexdigest()
         return cached
+
+
+def prepare_for_cache(pol: Policies) -> None:
+    """Make what every check reads of the rule instances (their citations as dicts, the text the version hash
+    reads), so that a policies cache holds it and a cold start need not build the models' serializers."""
+    for inst in pol.instances:
+        inst.citation_dicts  # noqa: B018 - made and kept on the instance
+        inst.canonical_text  # noqa: B018
 
 
 def _digest(paths: list[Path]) -> str:

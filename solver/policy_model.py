@@ -30,7 +30,7 @@ Date = Annotated[dt.date, BeforeValidator(iso_date)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Citation(Strict):
