@@ -15,12 +15,14 @@ a whole cache or none. PAYERKB_POLICY_CACHE=off turns the cache off (every run v
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
 import pickle
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from solver import __version__
@@ -67,14 +69,20 @@ def _tree(root: Path, out: list[str]) -> None:
 
 
 def _versions() -> list[str]:
+    """The versions of what shapes the cached objects (read from the modules, already imported by now) and of
+    the ICD-10-CM package the index was built from (read from its metadata: importing it parses its XML)."""
+    import clingo
+    import pydantic
+    import pydantic_core
+    import yaml
     from importlib import metadata
-    got = [f"payerkb {__version__}", f"python {sys.version}"]
-    for dist in ("pydantic", "pydantic-core", "clingo", "simple-icd-10-cm", "PyYAML"):
-        try:
-            got.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            got.append(f"{dist} none")
-    return got
+    try:
+        icd = metadata.version("simple-icd-10-cm")
+    except metadata.PackageNotFoundError:
+        icd = "none"
+    return [f"payerkb {__version__}", f"python {sys.version}", f"pydantic {pydantic.VERSION}",
+            f"pydantic-core {pydantic_core.__version__}", f"clingo {clingo.__version__}", f"PyYAML {yaml.__version__}",
+            f"simple-icd-10-cm {icd}"]
 
 
 def fingerprint(root: Path, kb_dir: Path) -> str:
@@ -103,6 +111,71 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not a class a policies cache holds")
 
 
+class ShardedCodes(Mapping):
+    """The ICD-10-CM codes of the index ({code: 1 billable, 0 header}, about 98,000), as the cache keeps them:
+    one pickled dict for each first letter, unpickled when a code of that letter is first looked up. A check
+    looks up a few diagnoses, so a cold start reads a few thousand codes, not all of them; it answers as the
+    dict does (get, in, [], iteration, len)."""
+
+    def __init__(self, shards: dict[str, bytes], size: int):
+        self._raw = shards
+        self._size = size
+        self._open: dict[str, dict] = {}
+
+    @classmethod
+    def of(cls, codes: Mapping) -> "ShardedCodes":
+        if isinstance(codes, ShardedCodes):
+            return codes
+        by_letter: dict[str, dict] = {}
+        for code, leaf in codes.items():
+            by_letter.setdefault(code[:1], {})[code] = leaf
+        return cls({k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in by_letter.items()}, len(codes))
+
+    def _shard(self, key) -> dict:
+        if not isinstance(key, str):
+            return {}
+        letter = key[:1]
+        got = self._open.get(letter)
+        if got is None:
+            raw = self._raw.get(letter)
+            got = self._open[letter] = {} if raw is None else _Unpickler(io.BytesIO(raw)).load()
+        return got
+
+    def __getitem__(self, key):
+        return self._shard(key)[key]
+
+    def get(self, key, default=None):
+        return self._shard(key).get(key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self._shard(key)
+
+    def __iter__(self) -> Iterator[str]:
+        for letter in sorted(self._raw):
+            yield from self._shard(letter)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __reduce__(self):
+        return (ShardedCodes, (self._raw, self._size))
+
+
+def _for_cache(policies):
+    """A shallow copy of the policies as the cache keeps them, with the ICD-10-CM index beside them: the codes
+    sharded (above), the sorted list of codes that expanding a pattern makes left to be made again."""
+    from solver import icd10cm
+    index = icd10cm._INDEX
+    pol = copy.copy(policies)
+    if pol.codeset is not None and index is not None:
+        codes = ShardedCodes.of(index["codes"])
+        pol.codeset = copy.copy(pol.codeset)
+        pol.codeset._codes = codes
+        pol.codeset._sorted = None
+        index = {**index, "codes": codes}
+    return pol, index
+
+
 def read(path: Path, key: str):
     """The Policies in a cache file of this fingerprint, or None (missing, unreadable, corrupt, another key)."""
     from solver.policy import Policies
@@ -124,10 +197,10 @@ def read(path: Path, key: str):
 
 def write(path: Path, key: str, policies) -> None:
     """Write atomically; a folder that cannot be written means no cache (the next run validates again)."""
-    from solver import icd10cm
     tmp = None
     try:
-        blob = pickle.dumps({"format": FORMAT, "key": key, "policies": policies, "icd10cm_index": icd10cm._INDEX},
+        kept, index = _for_cache(policies)
+        blob = pickle.dumps({"format": FORMAT, "key": key, "policies": kept, "icd10cm_index": index},
                             protocol=pickle.HIGHEST_PROTOCOL)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
