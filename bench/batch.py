@@ -9,7 +9,10 @@ ratios hold on a noisy machine. Figures (medians over --runs):
 - batch: `python -m solver check FILE.jsonl --format json` (JSON Lines in and out, every core): wall seconds,
   CPU seconds (the process and its workers), encounters a wall second and a CPU second; the outputs of the two
   trees are compared byte for byte;
-- cold: `python -m solver check one.yaml` (one encounter): wall and CPU seconds;
+- cold: `python -m solver check one.yaml` (one encounter): wall and CPU seconds, each tree's modules compiled
+  first (as pip installs them: this machine sets PYTHONDONTWRITEBYTECODE, so nothing else would compile them) and
+  its caches written by a first run; and this tree's without its policies cache (PAYERKB_POLICY_CACHE=off:
+  every policy file validated, the first run after a change);
 - phases: where one core's time goes over the first 2,000 encounters (read, validate, facts, ground, solve,
   result, write), in microseconds an encounter;
 - rss (with --rss N, e.g. 100000): the peak resident memory of the largest worker and of the parent over N
@@ -72,16 +75,16 @@ print(json.dumps({"answered": len(answers),
 '''
 
 
-def _env(tree: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(tree))
+def _env(tree: Path, **extra: str) -> dict:
+    return dict(os.environ, PYTHONPATH=str(tree), **extra)
 
 
-def timed(cmd: list[str], tree: Path, out_path: Path | None = None) -> tuple[float, float]:
+def timed(cmd: list[str], tree: Path, out_path: Path | None = None, **env: str) -> tuple[float, float]:
     """(wall, cpu) seconds of a command and every process it waited for."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with open(out_path or os.devnull, "wb") as out:
-        subprocess.run(cmd, env=_env(tree), cwd=tree, stdout=out, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(cmd, env=_env(tree, **env), cwd=tree, stdout=out, stderr=subprocess.DEVNULL, check=False)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -128,11 +131,18 @@ def report(args, work: Path, baseline: Path) -> None:
     trees = {"this": HERE, "baseline": baseline}
     batch: dict[str, list] = {k: [] for k in trees}
     cold: dict[str, list] = {k: [] for k in trees}
+    cold["this, no policies cache"] = []
+    for tree in trees.values():  # compiled, caches written: a cold start as an installed payerkb meets it
+        subprocess.run([py, "-m", "compileall", "-q", str(tree / "solver")], stdout=subprocess.DEVNULL, check=False)
+        timed([py, "-m", "solver", "check", str(one)], tree)
     for _ in range(args.runs):  # taking turns: a drift of the machine's speed hits both
         for name, tree in trees.items():
             batch[name].append(timed([py, "-m", "solver", "check", str(data), "--format", "json"], tree, work / f"{name}.jsonl"))
             for _ in range(3):
                 cold[name].append(timed([py, "-m", "solver", "check", str(one)], tree))
+        for _ in range(3):
+            cold["this, no policies cache"].append(timed([py, "-m", "solver", "check", str(one)], HERE,
+                                                         PAYERKB_POLICY_CACHE="off"))
     print(f"{'figure':38s} {'this':>10s} {'baseline':>10s} {'ratio':>6s}")
     if args.runs:
         figures(args, work, batch, cold)
@@ -146,8 +156,9 @@ def figures(args, work: Path, batch: dict, cold: dict) -> None:
     rows = [("batch wall s", bw[0], bc[0]), ("batch cpu s", bw[1], bc[1]),
             ("batch encounters / wall s", args.n / bw[0], args.n / bc[0]),
             ("batch encounters / cpu s", args.n / bw[1], args.n / bc[1])]
-    cw, cc = (median_pair(cold[k]) for k in ("this", "baseline"))
-    rows += [("cold start wall s (one encounter)", cw[0], cc[0]), ("cold start cpu s", cw[1], cc[1])]
+    cw, cc, cn = (median_pair(cold[k]) for k in ("this", "baseline", "this, no policies cache"))
+    rows += [("cold start wall s (one encounter)", cw[0], cc[0]), ("cold start cpu s", cw[1], cc[1]),
+             ("cold start wall s, no policies cache", cn[0], cc[0]), ("cold start cpu s, no policies cache", cn[1], cc[1])]
     for label, a, b in rows:
         print(f"{label:38s} {a:10.3f} {b:10.3f} {ratio(a, b):>6s}")
 
