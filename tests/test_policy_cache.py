@@ -210,3 +210,28 @@ def test_payerkb_check_prints_the_same_bytes_with_and_without_the_cache(tmp_path
         _check(*args, cache_on=True)  # the cache is written (or was there)
         assert policy_cache.read(policy_cache.cache_file(POLICIES_DIR, KB_DIR), policy_cache.fingerprint(POLICIES_DIR, KB_DIR))
         assert _check(*args, cache_on=True) == plain, args
+
+
+_LOAD_IN_A_PROCESS = r'''
+import sys
+from pathlib import Path
+from solver import policy_cache
+from solver.paths import KB_DIR, POLICIES_DIR
+policy_cache.cache_dir = lambda: Path(sys.argv[1])
+pol = policy_cache.load(POLICIES_DIR, KB_DIR)
+print(len(pol.instances), pol.base_digest)
+'''
+
+
+def test_processes_that_start_together_each_read_a_whole_cache_or_none(tmp_path):
+    folder = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", _LOAD_IN_A_PROCESS, str(folder)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [e for _o, e in outs]
+    assert len({o for o, _e in outs}) == 1
+    assert [p.name for p in (folder / "policies").iterdir()] == [policy_cache.cache_file(POLICIES_DIR, KB_DIR).name]
+    again = subprocess.run([sys.executable, "-c", _LOAD_IN_A_PROCESS, str(folder)], capture_output=True, text=True,
+                           env=env, cwd=ROOT)
+    assert again.stdout == outs[0][0]
