@@ -32,11 +32,12 @@ FORMAT = "payerkb-policies-1"
 KEEP = 16  # cache files kept in the folder (one for each policies folder in use): the oldest beyond go
 _PACKAGE = Path(__file__).resolve().parent
 
-# What a cache file may hold: the classes of the product and of the values it keeps, nothing else.
-_ALLOWED_MODULES = ("solver.", "pydantic", "pathlib", "datetime", "collections", "re", "copyreg", "decimal",
-                    "_codecs", "enum", "typing", "functools")
-_ALLOWED_BUILTINS = {"set", "frozenset", "dict", "list", "tuple", "str", "int", "float", "bool", "bytes",
-                     "bytearray", "object", "complex", "slice", "range", "getattr"}
+# What a cache file may name: the classes of the product and of the values it keeps, nothing callable else.
+_ALLOWED = {("datetime", "date"), ("datetime", "datetime"), ("datetime", "timedelta"), ("pathlib", "PosixPath"),
+            ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"), ("pathlib", "PureWindowsPath"),
+            ("collections", "OrderedDict"), ("collections", "defaultdict"), ("copyreg", "_reconstructor"),
+            *(("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", "str", "int", "float", "bool",
+                                        "bytes", "bytearray", "object", "complex"))}
 
 
 def enabled() -> bool:
@@ -104,10 +105,12 @@ def cache_file(root: Path, kb_dir: Path) -> Path:
 
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
-        if module == "builtins" and name in _ALLOWED_BUILTINS:
+        if (module, name) in _ALLOWED:
             return super().find_class(module, name)
-        if module.startswith(_ALLOWED_MODULES) or module in {m.rstrip(".") for m in _ALLOWED_MODULES}:
-            return super().find_class(module, name)
+        if module.startswith("solver.") and module in sys.modules and "." not in name:  # imported: no side effects
+            found = super().find_class(module, name)
+            if isinstance(found, type):  # a class of the product, never one of its functions
+                return found
         raise pickle.UnpicklingError(f"{module}.{name} is not a class a policies cache holds")
 
 

@@ -235,3 +235,20 @@ def test_processes_that_start_together_each_read_a_whole_cache_or_none(tmp_path)
     again = subprocess.run([sys.executable, "-c", _LOAD_IN_A_PROCESS, str(folder)], capture_output=True, text=True,
                            env=env, cwd=ROOT)
     assert again.stdout == outs[0][0]
+
+
+class _CallsTheProduct:
+    def __reduce__(self):
+        from solver.paths import cache_dir
+        return (cache_dir, ())  # harmless here; any function of the product could be named the same way
+
+
+def test_a_cache_file_naming_a_function_of_the_product_is_not_run(cache):
+    path = policy_cache.cache_file(POLICIES_DIR, KB_DIR)
+    path.parent.mkdir(parents=True)
+    blob = pickle.dumps({"format": policy_cache.FORMAT, "key": "k", "policies": _CallsTheProduct()})
+    assert isinstance(pickle.loads(blob)["policies"], Path)  # a plain unpickler calls it
+    with pytest.raises(pickle.UnpicklingError):
+        policy_cache._Unpickler(__import__("io").BytesIO(blob)).load()
+    path.write_bytes(blob)
+    assert policy_cache.read(path, "k") is None
