@@ -144,7 +144,7 @@ def policy_diff(
 
 
 @app.command("schema")
-def schema(policy: Optional[str] = typer.Option(None, "--policy", metavar="KIND", help="The schema of a kind of policy file instead: ruleset, payer, cases, muscles, code-groups, substances, table-source, icd10cm-releases-source, icd10cm-changes, payer-map or space.")):
+def schema(policy: Optional[str] = typer.Option(None, "--policy", metavar="KIND", help="The schema of a kind of policy file instead: ruleset, payer, cases, muscles, code-groups, substances, table-source, icd10cm-releases-source, icd10cm-changes, payer-map, space or assumable.")):
     """The JSON Schema of an encounter (contract v1), for programs that build them; or of a kind of policy file
     (the files in policies/schema/, which every policy file names on its first line)."""
     if policy is None:

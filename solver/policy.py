@@ -138,11 +138,13 @@ def prepare_for_cache(pol: Policies) -> None:
         inst.canonical_text  # noqa: B018
 
 
-def _digest(paths: list[Path]) -> str:
+def _digest(groups: dict[str, tuple[Path, list[Path]]]) -> str:
+    """A hash of files by their path inside their folder: the same content hashes alike wherever it lies."""
     h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+    for label, (folder, paths) in sorted(groups.items()):
+        for rel in sorted(p.relative_to(folder).as_posix() for p in paths):
+            h.update(f"{label}/{rel}\0".encode())
+            h.update((folder / rel).read_bytes())
     return h.hexdigest()
 
 
@@ -440,6 +442,6 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
         _compose(pol, pid, checker, normalized, broken, problems)
     if problems:
         raise PolicyError(problems)
-    digest_files = [p for p in (root / "tables").glob("*") if p.is_file()] + list(kb_dir.rglob("*.lp")) + [kb_dir / "families.yaml"]
-    pol.base_digest = _digest(digest_files)
+    pol.base_digest = _digest({"tables": (root / "tables", [p for p in (root / "tables").glob("*") if p.is_file()]),
+                               "kb": (kb_dir, list(kb_dir.rglob("*.lp")) + [kb_dir / "families.yaml"])})
     return pol

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from solver.encounter import Encounter
+from solver.explore.assumable_model import AssumableFile
 from solver.formats.payer_map import PayerMapFile
 from solver.icd10cm_data import ChangesFile, ReleasesSource
 from solver.policy_model import CaseFile, MuscleTable, Payer, RuleSet
@@ -31,6 +32,7 @@ POLICY_FILE_MODELS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSet, "payer": Payer, "cases": CaseFile, "muscles": MuscleTable, "code-groups": CodeGroupsFile,
     "substances": SubstancesFile, "table-source": SourceFile, "icd10cm-releases-source": ReleasesSource,
     "icd10cm-changes": ChangesFile, "payer-map": PayerMapFile, "space": Space,
+    "assumable": AssumableFile,
 }
 TITLES = {
     "ruleset": "payerkb rule set (policies/rulesets/*.yaml)",
@@ -44,11 +46,12 @@ TITLES = {
     "icd10cm-changes": "payerkb dated ICD-10-CM changes (policies/tables/icd10cm-changes.yaml)",
     "payer-map": "payerkb payer map (policies/payer-map.yaml)",
     "space": "payerkb bounded encounter space of verify and policy diff --witness (policies/verify/space.yaml)",
+    "assumable": "payerkb facts explain --missing may assume and --sensitivity may change (policies/assumable.yaml)",
 }
 
 
 # Policy YAML read without a pydantic model, so without a schema yet (named, so a new one cannot slip by).
-UNMODELLED = {"assumable.yaml": "read by solver/explore/assumable.py, checked by hand (no pydantic model to make a schema from)"}
+UNMODELLED: dict[str, str] = {}
 
 
 def kind_of(relative: str) -> str | None:
@@ -63,6 +66,8 @@ def kind_of(relative: str) -> str | None:
         return "payer-map"
     if path == "verify/space.yaml":
         return "space"
+    if path == "assumable.yaml":
+        return "assumable"
     folder = path.rsplit("/", 1)[0] if "/" in path else ""
     if folder == "rulesets":
         return "ruleset"

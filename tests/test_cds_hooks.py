@@ -172,7 +172,7 @@ def test_discovery_lists_one_service_per_hook_with_prefetch_for_orders_patient_c
     services = get("/cds-services").json()["services"]
     assert sorted(s["hook"] for s in services) == ["appointment-book", "order-sign"]
     for s in services:
-        assert {"patient", "coverage", "conditions", "serviceRequests"} <= set(s["prefetch"])
+        assert {"patient", "coverage", "conditions", "serviceRequests", "procedures"} <= set(s["prefetch"])
         assert s["prefetch"]["coverage"] == "Coverage?patient={{context.patientId}}&status=active"
         assert s["extension"]["davinci-crd.version"] == ["2.2"]
 
@@ -237,7 +237,8 @@ def test_a_medicare_tpi_order_is_covered_with_the_note_still_needed_one_repetiti
     cards = body["cards"]
     assert [c["summary"] for c in cards] == [
         "20552 covered by CGS Administrators when the procedure note documents 5 requirement(s)",
-        "20553 covered by CGS Administrators when the procedure note documents 5 requirement(s)"]
+        "20553 covered by CGS Administrators when the procedure note documents 5 requirement(s)",
+        "Frequency limits not checked: the patient's earlier trigger point injections were not sent"]
     assert cards[0]["extension"]["davinci-crd.associated-resource"] == [{"reference": "ServiceRequest/1357"}]
     assert ISSUED[0] in cards[0]["detail"]
 
@@ -365,3 +366,40 @@ def test_the_invariant_checks_pass_the_crd_sample_response_and_catch_a_broken_on
     broken["extension"] = [e for e in broken["extension"] if e["url"] not in ("info-needed", "satisfied-pa-id")]
     broken["extension"].append({"url": "covered", "valueCode": "not-covered"})
     assert {"crd-ci-q2", "crd-ci-q3", "crd-ci-q5", "covered must occur once"} <= set(crd_invariants(broken))
+
+
+def _procedure(pid: str, day: str, code: str = "20552", status: str = "completed") -> dict:
+    return {"resourceType": "Procedure", "id": pid, "status": status, "subject": {"reference": "Patient/123"},
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]}, "performedDateTime": day}
+
+
+def test_prefetched_procedures_are_the_earlier_sessions_and_a_fourth_session_in_a_year_is_not_covered():
+    req = tpi_order_sign()
+    req["prefetch"]["procedures"] = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": _procedure("p1", "2024-01-10")}, {"resource": _procedure("p2", "2024-03-12", "20553")},
+        {"resource": _procedure("p3", "2024-05-02")},
+        {"resource": _procedure("p4", "2024-05-20", status="not-done")},  # not a session
+        {"resource": _procedure("p5", "2024-06-20")}]}  # after the order's day
+    body = answered(req)
+    for info in infos(body["systemActions"][0]["resource"]):
+        assert one(info, "covered") == "not-covered"
+        assert any("(lcd.tpi-frequency)" in r["text"] and r["text"].startswith("Not covered:") for r in sub(info, "reason"))
+    assert not any(c["summary"].startswith("Frequency limits not checked") for c in body["cards"])
+    req["prefetch"]["procedures"]["entry"] = req["prefetch"]["procedures"]["entry"][:2]  # the third session in a year
+    body = answered(req)
+    assert {one(i, "covered") for i in infos(body["systemActions"][0]["resource"])} == {"covered"}
+    req["prefetch"]["procedures"]["entry"][1]["resource"]["performedDateTime"] = "2024-05-02"  # 39 days before
+    body = answered(req)
+    for info in infos(body["systemActions"][0]["resource"]):  # in the same place? the session names no muscle
+        assert one(info, "covered") == "conditional"
+        assert any(r["text"].startswith("Needs review: An earlier TPI 39 days ago") for r in sub(info, "reason"))
+
+
+def test_the_earlier_sessions_are_those_of_completed_procedures_with_a_cpt_code_before_the_order():
+    day = dt.date(2024, 6, 10)
+    pre = {"procedures": [_procedure("a", "2024-06-01"), _procedure("b", "2024-06-10"), _procedure("c", "2024-02-01", "20553"),
+                          {**_procedure("d", "2024-03-01"), "code": {"text": "TPI"}}, _procedure("e", "not a date"),
+                          _procedure("f", "2024-04-01", status="entered-in-error")]}
+    got = cds_orders.prior_sessions(pre, day)
+    assert [(h["date"].isoformat(), h["code"]) for h in got] == [("2024-06-01", "20552"), ("2024-02-01", "20553")]
+    assert cds_orders.prior_sessions({}, day) is None

@@ -31,3 +31,17 @@ def test_a_single_check_and_a_batch_give_the_same_answers():
     encounters = [enc for path in find_case_files(POLICIES_DIR) for _, enc in load_cases(path)]
     engine = engine_module.Engine()
     assert [engine.check(e) for e in encounters] == engine.check_many(encounters)
+
+
+def test_the_policy_version_of_an_answer_does_not_depend_on_where_the_folders_lie(tmp_path):
+    import shutil
+
+    from solver.engine import Engine
+    from solver.paths import KB_DIR
+    shutil.copytree(POLICIES_DIR, tmp_path / "a" / "policies")
+    shutil.copytree(KB_DIR, tmp_path / "z" / "kb")
+    enc = load_cases(find_case_files(POLICIES_DIR)[0])[0][1]
+    here, there = Engine().check(enc), Engine(tmp_path / "a" / "policies", tmp_path / "z" / "kb").check(enc)
+    assert here["policy"]["version"] == there["policy"]["version"] and here["policy"]["version"].startswith("sha256:")
+    (tmp_path / "z" / "kb" / "claims.lp").write_text((KB_DIR / "claims.lp").read_text() + "\n% a comment\n")
+    assert Engine(tmp_path / "a" / "policies", tmp_path / "z" / "kb").check(enc)["policy"]["version"] != here["policy"]["version"]

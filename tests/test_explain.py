@@ -227,3 +227,16 @@ def test_why_not_an_e_m_without_its_modifier_25_names_the_modifier_rule(engine):
     answer = why_not(engine, CASES["a TPI, a distinct knee injection with XS and a separately identifiable E/M with 25"], "99214")
     assert answer["valid"] is False
     assert "ncci.em-modifier-25-required" in [f["rule"] for f in answer["broken"]]
+
+
+def test_an_unknown_key_or_a_second_value_in_the_assumable_file_is_named_with_what_to_do(tmp_path):
+    from solver.explore.assumable import spec_for
+    from solver.errors import PolicyError
+    (tmp_path / "assumable.yaml").write_text(
+        "documentation:\n  - {path: documentation.abn_on_file, value: true, from_param: min_weeks, reading: r}\n"
+        "injections:\n  - {field: muscle, when: vague, reading: r}\nservise: []\n")
+    with pytest.raises(PolicyError) as err:
+        spec_for(tmp_path)
+    by_field = {p.field: p.message for p in err.value.problems}
+    assert "exactly one of value" in by_field["documentation.0"]
+    assert "injections.0.when" in by_field and "servise" in by_field

@@ -192,3 +192,32 @@ def test_check_takes_the_deployments_payer_map_with_payer_map(tmp_path):
     missing = subprocess.run(PAYERKB + ["check", "--payer-map", str(tmp_path / "none.yaml"), str(DATA / "claim-tpi-note.json")],
                              capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and "--payer-map" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_diagnosis_reference_to_a_contained_or_bundled_condition_is_read_from_its_code():
+    claim = load("claim-tpi-note.json")
+    plain = one(claim).encounter
+    first = claim["diagnosis"][0].pop("diagnosisCodeableConcept")
+    claim["diagnosis"][0]["diagnosisReference"] = {"reference": "#dx1"}
+    claim.setdefault("contained", []).append({"resourceType": "Condition", "id": "dx1", "code": first,
+                                              "subject": claim["patient"]})
+    assert one(claim).encounter.diagnoses == plain.diagnoses
+    second = claim["diagnosis"][1].pop("diagnosisCodeableConcept")
+    claim["diagnosis"][1]["diagnosisReference"] = {"reference": "Condition/dx2"}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": claim}, {"resource": {"resourceType": "Condition", "id": "dx2", "code": second, "subject": claim["patient"]}}]}
+    recs = records(bundle, "bundle.json")
+    assert len(recs) == 1 and recs[0].encounter.diagnoses == plain.diagnoses  # the Condition is the Claim's, not a record
+
+
+def test_a_diagnosis_reference_to_no_condition_or_to_an_icd9_condition_is_a_problem_naming_the_field():
+    claim = load("claim-tpi-note.json")
+    first = claim["diagnosis"][0].pop("diagnosisCodeableConcept")
+    claim["diagnosis"][0]["diagnosisReference"] = {"reference": "Condition/nowhere"}
+    found = dict(problems(one(claim)))
+    assert "names no Condition" in found["diagnosis.0.diagnosisReference"]
+    first["coding"][0]["system"] = "http://hl7.org/fhir/sid/icd-9-cm"
+    claim["diagnosis"][0]["diagnosisReference"] = {"reference": "#dx1"}
+    claim["contained"] = [{"resourceType": "Condition", "id": "dx1", "code": first, "subject": claim["patient"]}]
+    found = dict(problems(one(claim)))
+    assert "ICD-9-CM" in found["diagnosis.0.diagnosisReference (Condition 'dx1').code.coding"]

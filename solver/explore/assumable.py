@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from pydantic import ValidationError
 
 from solver.explore.contract_paths import get_value
 from solver.encounter import Encounter
-from solver.errors import PolicyError, Problem
+from solver.errors import PolicyError, Problem, pydantic_problems
+from solver.explore.assumable_model import AssumableFile
 from solver.paths import POLICIES_DIR
 from solver.policy import Policies
+from solver.yamltext import read_policy_yaml
 
 ASSUMABLE_FILE = "assumable.yaml"
 
@@ -46,36 +48,33 @@ class Change:
 
 @lru_cache(maxsize=8)
 def _spec(path: str) -> dict:
+    """The file validated by its model (solver/explore/assumable_model.py), as the mapping the search reads."""
+    problems: list[Problem] = []
+    data = read_policy_yaml(Path(path), problems)
+    if problems:
+        raise PolicyError(problems)
     try:
-        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError([Problem(path, "(file)", f"cannot be read as YAML ({exc.__class__.__name__}); fix the file")]) from None
-    problems = _spec_problems(path, spec)
+        spec = AssumableFile.model_validate(data)
+    except ValidationError as exc:
+        problems = pydantic_problems(exc, path)
+    else:
+        spec = spec.model_dump(exclude_unset=True)
+    if isinstance(data, dict):
+        problems += _value_problems(path, data)
     if problems:
         raise PolicyError(problems)
     return spec
 
 
-def _spec_problems(path: str, spec) -> list[Problem]:
-    """What is wrong with an assumable.yaml: every entry needs what the search reads from it."""
-    if not isinstance(spec, dict):
-        return [Problem(path, "(file)", "must be a mapping with documentation, injections, service")]
+def _value_problems(path: str, data: dict) -> list[Problem]:
+    """A documentation entry gives exactly one of value, from_param and from_params (what it assumes)."""
+    items = data.get("documentation")
+    if not isinstance(items, list):
+        return []
     out = []
-    need = {"documentation": ("path", "reading"), "injections": ("field", "reading"), "service": ("kind", "reading")}
-    for section, keys in need.items():
-        items = spec.get(section, [])
-        if not isinstance(items, list):
-            out.append(Problem(path, section, "must be a list of entries"))
-            continue
-        for n, item in enumerate(items):
-            if not isinstance(item, dict):
-                out.append(Problem(path, f"{section}.{n}", "must be a mapping"))
-                continue
-            out += [Problem(path, f"{section}.{n}.{k}", f"missing; every {section} entry gives {', '.join(keys)}") for k in keys if k not in item]
-            if section == "documentation" and not ({"value", "from_param", "from_params"} & set(item)):
-                out.append(Problem(path, f"{section}.{n}", "give value, from_param or from_params"))
-            if not isinstance(item.get("cost", 1), int) or isinstance(item.get("cost", 1), bool) or item.get("cost", 1) < 1:
-                out.append(Problem(path, f"{section}.{n}.cost", "must be a whole number of at least 1"))
+    for n, item in enumerate(items):
+        if isinstance(item, dict) and len({"value", "from_param", "from_params"} & set(item)) != 1:
+            out.append(Problem(path, f"documentation.{n}", "give exactly one of value, from_param or from_params"))
     return out
 
 

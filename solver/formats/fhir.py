@@ -6,7 +6,8 @@ rejects is a record with the problems naming the field. Then:
 - item[] -> claim lines: productOrService (a CPT or HCPCS coding), modifier[], quantity (units),
   diagnosisSequence (pointers into diagnosis[]); an E/M item is also the encounter's evaluation and any
   other non-TPI item one of its other procedures (the claim is all a FHIR sender documents of them).
-- diagnosis[] (in sequence order) -> diagnoses: ICD-10-CM codings only; ICD-9-CM, WHO ICD-10 or a coding
+- diagnosis[] (in sequence order) -> diagnoses: diagnosisCodeableConcept, or diagnosisReference to a Condition
+  (contained in the Claim, or an entry of its Bundle) whose code is read; ICD-10-CM codings only; ICD-9-CM, WHO ICD-10 or a coding
   without a system is a problem naming the field.
 - the date of service: the items' servicedDate / servicedPeriod.start, else billablePeriod.start.
 - the payer: Claim.insurer (identifier, display, a contained or Bundle Organization's name) and the focal
@@ -235,10 +236,21 @@ def _diagnoses(c: _Claim) -> dict[int, str]:
     out: dict[int, str] = {}
     for i, d in sorted(enumerate(c.res.get("diagnosis") or []), key=lambda x: x[1].get("sequence", 0)):
         at = f"diagnosis.{i}.diagnosisCodeableConcept"
-        if "diagnosisCodeableConcept" not in d:
-            c.problem(f"diagnosis.{i}", "give diagnosisCodeableConcept with an ICD-10-CM coding (a diagnosisReference is not read)")
+        if "diagnosisCodeableConcept" in d:
+            concept = d["diagnosisCodeableConcept"]
+        elif "diagnosisReference" in d:  # a Condition, contained in the Claim or an entry of its Bundle: its code
+            at = f"diagnosis.{i}.diagnosisReference"
+            cond = c.resolve(d["diagnosisReference"])
+            if not isinstance(cond, dict) or cond.get("resourceType") != "Condition":
+                ref = (d["diagnosisReference"] or {}).get("reference") if isinstance(d["diagnosisReference"], dict) else None
+                c.problem(at, f"the reference {ref!r} names no Condition contained in the Claim or in its Bundle; "
+                              "contain the Condition, add it to the Bundle, or give diagnosisCodeableConcept")
+                continue
+            concept, at = cond.get("code"), f"{at} (Condition {cond.get('id')!r}).code"
+        else:
+            c.problem(f"diagnosis.{i}", "give diagnosisCodeableConcept with an ICD-10-CM coding, or a diagnosisReference to a Condition")
             continue
-        codings = _codes(d["diagnosisCodeableConcept"])
+        codings = _codes(concept)
         cm = [x for x in codings if x.get("system") in ICD10CM_SYSTEMS]
         if cm:
             out[d["sequence"]] = str(cm[0].get("code"))

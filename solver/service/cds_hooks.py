@@ -11,6 +11,9 @@ read by solver/service/cds_orders.py, answered here):
   20553; those are its candidate billing codes, and both when it names neither (the order does not say how
   many muscles). Diagnoses are the order's ICD-10-CM `reasonCode` codings, then the prefetched Conditions'
   (not refuted, not inactive / resolved). The date of service is `occurrence[x]` / `start`, else today.
+- The earlier sessions are the prefetched Procedures (`procedures`: completed ones with a CPT coding and a
+  performed date before the order's day), so the frequency rules are checked; when the prefetch is not sent,
+  a card says the frequency limits were not checked.
 - The payer comes from the prefetched Coverage (payor identifier or name, the plan class) through the
   deployment's payer map (solver/formats/payer_map.py). When nothing matches, or no Coverage was sent, a
   card says so and no coverage-information is asserted (CRD: it needs a Coverage; payerkb knows no other
@@ -89,6 +92,8 @@ _COMMON_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "coverage": "Coverage?patient={{context.patientId}}&status=active",
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "procedures": "Procedure?patient={{context.patientId}}&status=completed"
+                  "&code=http://www.ama-assn.org/go/cpt|20552,http://www.ama-assn.org/go/cpt|20553",
 }
 SERVICES = [
     {"hook": "order-sign", "id": "payerkb-order-sign-crd",
@@ -197,7 +202,9 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
         res = o["resource"]
         for code in codes:
             dx = cds_orders.diagnoses(res, prefetch)
-            data = {"id": f"{_ref(res)}#{code}"[:100], "payer": payer, "date_of_service": cds_orders.order_date(o["date_from"]),
+            day = cds_orders.order_date(o["date_from"])
+            data = {"id": f"{_ref(res)}#{code}"[:100], "payer": payer, "date_of_service": day,
+                    "history": cds_orders.prior_sessions(prefetch, day) or [],
                     "patient": str(context.get("patientId"))[:100] if context.get("patientId") else None,
                     "injections": cds_orders.muscles(res) or [{}] * UNNAMED_INJECTIONS[code], "diagnoses": dx,
                     "claim": [{"code": code, "units": 1, "diagnoses": dx[:4]}]}
@@ -220,6 +227,12 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
                                                                        if e.get("url") != EXT_COVERAGE_INFORMATION]}}
         actions[key]["resource"]["extension"].append(info["extension"])
         cards.append(_finding_card(key, code, payer, label, info))
+    if jobs and "procedures" not in prefetch:
+        cards.append(_card("Frequency limits not checked: the patient's earlier trigger point injections were not sent",
+                           "The request has no prefetch 'procedures', and payerkb does not query the EHR's FHIR server, "
+                           f"so the payer's session limits for {label} were checked as if this were the first session. "
+                           "Send the patient's completed Procedures (CPT 20552/20553) to have them checked.",
+                           "info", "guideline", "payerkb", about=list(dict.fromkeys(_ref(o["resource"]) for o, _, _ in jobs))))
     return _finish(cards, list(actions.values()), config)
 
 

@@ -1,7 +1,8 @@
 """Reading a CDS Hooks call (Da Vinci CRD 2.2.1) for solver/service/cds_hooks.py: the orders of the hook's
 context (an Appointment based on a prefetched ServiceRequest is read as that ServiceRequest), their CPT codes
 and CRD billing options, ICD-10-CM reasons and prefetched Conditions, the date of service, the bodySite
-muscles, and the payer from the prefetched Coverage through the deployment's payer map."""
+muscles, the earlier sessions from prefetched Procedures, and the payer from the prefetched Coverage through
+the deployment's payer map."""
 from __future__ import annotations
 
 import datetime as dt
@@ -111,6 +112,35 @@ def muscles(res: dict) -> list[dict]:
         if text:
             out.append({"muscle": str(text)[:200]})
     return out
+
+
+PROCEDURE_STATUSES_LEFT_OUT = frozenset({"not-done", "entered-in-error", "preparation", "in-progress", "stopped"})
+MAX_SESSIONS = 100  # the most recent earlier sessions an order is checked with
+
+
+def prior_sessions(prefetch: dict, day: dt.date) -> list[dict] | None:
+    """The earlier sessions of the prefetched Procedures (`procedures`) before the day of the order, latest
+    first: a CPT coding, a performed date, the bodySite muscles. None when the prefetch was not sent (the
+    frequency rules then cannot be checked, and the answer says so); a Procedure not done, in error, with no
+    CPT coding or no date is left out."""
+    if "procedures" not in prefetch:
+        return None
+    out = []
+    for proc in resources(prefetch.get("procedures")):
+        if proc.get("resourceType") != "Procedure" or proc.get("status") in PROCEDURE_STATUSES_LEFT_OUT:
+            continue
+        codes = order_codes(proc)
+        performed = proc.get("performedDateTime") or (proc.get("performedPeriod") or {}).get("start")
+        try:
+            when = dt.date.fromisoformat(str(performed)[:10])
+        except ValueError:
+            continue
+        if not codes or when >= day:
+            continue
+        names = [m["muscle"] for m in muscles(proc)]
+        out.append({"date": when, "code": codes[0], **({"muscles": names} if names else {})})
+    out.sort(key=lambda h: h["date"], reverse=True)
+    return out[:MAX_SESSIONS]
 
 
 def payer_coverage(prefetch: dict) -> tuple[dict | None, str | None, list[str], str]:
