@@ -2,11 +2,13 @@
 (solver/verify/space.py), each finding with a minimal witness encounter confirmed by a real check.
 
 One grounding of the knowledge base with kb/search/space.lp and kb/search/verify.lp (facts tried false first,
-rules firing tried false first), then: one solve with brave consequences (which rules can fire at all, which can
-decide the outcome alone); one solve enumerating models that differ in what fires; per pair of rules that fired
-together in every model seen, one solve for a model with the first and without the second (none: subsumed); per
-finding, a witness narrowed by optimization to the fewest facts of its model; per rule of a coding category, an
-encounter of fewest facts whose searched claim breaks it (a conflict when the check's best claim still does).
+rules firing tried false first, so a model found fires few rules), then questions asked of many rules at once
+(kb/search/verify.lp): models with one of the rules not yet seen firing, until none is left or no model has one
+(the rest are dead); the same for the rules deciding the outcome alone; models where one of the pairs of rules
+that fired together in every model seen has the first without the second, until no model has one (the pairs
+left are subsumptions); per finding, a witness narrowed by optimization to the fewest facts of the smallest
+model seen with its rule; per rule of a coding category, an encounter of fewest facts whose searched claim
+breaks it (a conflict when the check's best claim still does).
 Every witness is checked in one batch by the real check; a finding it does not bear out is listed unconfirmed.
 """
 from __future__ import annotations
@@ -26,7 +28,7 @@ from solver.verify.space import SPACE_FILE, Space, SpaceFacts, control, decode, 
 VERIFY_LP = KB_DIR / "search" / "verify.lp"
 CONFLICT_PROPOSALS = 24  # encounters the conflict search proposes to the check, at most
 UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
-DIVERSE_MODELS = 40  # models enumerated in one solve to refute candidate pairs of subsumption
+FIRES_ASKED, DECIDES_ASKED, PAIR_REFUTED = Function("fires_asked"), Function("decides_asked"), Function("pair_refuted")
 
 
 class Search:
@@ -36,25 +38,60 @@ class Search:
         self.engine, self.sf = engine, sf
         self.ctl = control(engine, sf, extra=(VERIFY_LP,), options=["--opt-mode=ignore", "--heuristic=Domain"])
         self.ctl.ground([("base", [])])
-        self.picks = [(a.symbol, a.literal) for a in self.ctl.symbolic_atoms.by_signature("pick", 1)]
+        atoms = self.ctl.symbolic_atoms
+        self.picks = [a.symbol for a in atoms.by_signature("pick", 1)]
         self.solves = 0
+        self.mode: tuple | None = None
         self.models_seen: list[list] = []
+        self.marked: dict[str, set[tuple[int, ...]]] = {}
 
-    def _run(self, assumptions, enum_mode="auto", models="1", opt="ignore") -> list:
-        conf = self.ctl.configuration.solve
-        conf.enum_mode, conf.models, conf.opt_mode = enum_mode, models, opt
+    def mark(self, name: str, keys: set) -> None:
+        """Set the externals name(K...) of kb/search/verify.lp true for exactly these keys (rule keys, or tuples
+        of them), false for every other."""
+        keys = {k if isinstance(k, tuple) else (k,) for k in keys}
+        old = self.marked.get(name, set())
+        for key in old - keys:
+            self.ctl.assign_external(Function(name, [Number(k) for k in key]), False)
+        for key in keys - old:
+            self.ctl.assign_external(Function(name, [Number(k) for k in key]), True)
+        self.marked[name] = keys
+
+    def enumerate(self, assumptions):
+        """Models under the assumptions, one after the other in one solve (a generator; each is kept as a model
+        seen); `require` adds a clause the next ones must meet."""
+        self._mode("0", "ignore")
+        self.solves += 1
+        with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
+            for m in handle:
+                self._context = m.context
+                syms = m.symbols(shown=True)
+                self.models_seen.append(syms)
+                yield syms
+        self._context = None
+
+    def require(self, literals: list[int]) -> None:
+        """A clause (program literals) the next models of the running enumeration must meet."""
+        self._context.add_clause(literals)
+
+    def ask(self, name: str, keys: set, goal):
+        """A model with the goal of a question, the rules (or pairs) `keys` marked for it (None: there is none)."""
+        self.mark(name, keys)
+        return self.model([(goal, True)])
+
+    def _mode(self, models: str, opt: str) -> None:
+        if self.mode != (models, opt):  # a change of configuration costs the next solve a setup of its solver
+            conf = self.ctl.configuration.solve
+            conf.models, conf.opt_mode = models, opt
+            self.mode = (models, opt)
+
+    def _run(self, assumptions, models="1", opt="ignore") -> list:
+        self._mode(models, opt)
         self.solves += 1
         found: list = []
         with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
             for m in handle:
-                found.append(list(m.symbols(shown=True)) + ([] if enum_mode == "brave" else
-                                                      [p for p, lit in self.picks if m.is_true(lit)]))
+                found.append(m.symbols(shown=True))
         return found
-
-    def brave(self, assumptions=()) -> set:
-        """The atoms shown in some model (brave consequences) under the assumptions."""
-        found = self._run(assumptions, "brave", "0")
-        return set(found[-1]) if found else set()
 
     def model(self, assumptions=()) -> list | None:
         """One model under the assumptions (facts tried false first): its shown atoms, None when there is none."""
@@ -63,31 +100,23 @@ class Search:
             self.models_seen.append(found[0])
         return found[0] if found else None
 
-    def least(self, assumptions=()) -> list | None:
-        """A model under the assumptions whose facts are as few as can be: the facts of one model are narrowed
-        by optimization to the fewest that still meet the assumptions (a subset-minimal encounter: no fact of
-        it can be dropped)."""
-        first = self.model(assumptions)
+    def least(self, assumptions=(), start: list | None = None) -> list | None:
+        """A model under the assumptions whose facts are as few as can be: the facts of one model (`start`, a
+        model that meets the assumptions, or one found) are narrowed by optimization to the fewest that still
+        meet the assumptions (a subset-minimal encounter: no fact of it can be dropped)."""
+        first = start if start is not None else self.model(assumptions)
         if first is None:
             return None
         chosen = {s for s in first if s.name == "pick"}
-        fix = [(p, False) for p, _lit in self.picks if p not in chosen]
-        found = self._run(list(assumptions) + fix, "auto", "0", "opt")
+        fix = [(p, False) for p in self.picks if p not in chosen]
+        found = self._run(list(assumptions) + fix, "0", "opt")
         best = found[-1] if found else first
         self.models_seen.append(best)
         return best
 
-    def models(self, assumptions=(), limit: int = 10) -> list[list]:
-        """Up to `limit` models in one solve, each with other rules firing or deciding than the others (projected
-        on the shown atoms), facts tried false first; they are kept as models seen."""
-        conf = self.ctl.configuration.solve
-        conf.project = "show"
-        try:
-            found = self._run(assumptions, "auto", str(limit))
-        finally:
-            conf.project = "no"
-        self.models_seen += found
-        return found
+    def smallest(self, k: int) -> list | None:
+        """The model seen with rule k firing that has the fewest facts (None: none seen)."""
+        return min((m for m in self.models_seen if _fired(k) in m), key=_cost, default=None)
 
 
 def _atoms(symbols, name: str, arity: int = 1) -> set:
@@ -99,22 +128,47 @@ def _fired(k: int):
     return Function("fired", [Number(k)])
 
 
+def _cost(model) -> int:
+    return sum(1 for x in model if x.name == "pick")
+
+
+def possible(search: Search, keys: set[int], name: str, goal, atom: str) -> set[int]:
+    """The keys K for which some encounter of the space has atom(K) (fired, decisive): those of the models seen,
+    then, in one solve with the others marked (the external `name` of kb/search/verify.lp) and the goal that
+    one of them holds, models one after the other, each after a clause that one of those not yet seen holds,
+    until none is left or no model has one (the solve ends)."""
+    found = {k for m in search.models_seen for k in _atoms(m, atom)} & keys
+    rest = keys - found
+    if rest:
+        lits = {a.symbol.arguments[0].number: a.literal for a in search.ctl.symbolic_atoms.by_signature(atom, 1)}
+        search.mark(name, rest)
+        for m in search.enumerate([(goal, True)]):
+            got = _atoms(m, atom) & rest
+            found |= got
+            rest -= got
+            clause = [lits[k] for k in rest if k in lits]  # a rule with no ground atom never holds
+            if not clause:
+                break
+            search.require(clause)
+    return found
+
+
 def subsumptions(search: Search, alive: set[int]) -> set[tuple[int, int]]:
     """(K, K2): no encounter of the space has K fire without K2. Candidates are the pairs that hold in every
-    model seen so far; each is then asked of the solver (a model with K and without K2 refutes it, and the
-    others that model refutes; no model: subsumed)."""
+    model seen; with them marked, one model at a time where one of them has K fire without K2 refutes those it
+    has so, until no model has one: the pairs left are subsumptions."""
     fired_sets = [_atoms(m, "fired") for m in search.models_seen]
-    out = set()
-    for k in sorted(alive):
-        for k2 in sorted(alive - {k}):
-            if not all(k2 in f for f in fired_sets if k in f):
-                continue
-            m = search.model([(_fired(k), True), (_fired(k2), False)])
-            if m is None:
-                out.add((k, k2))
-            else:
-                fired_sets.append(_atoms(m, "fired"))
-    return out
+    cands = {(k, k2) for k in alive for k2 in alive - {k} if all(k2 in f for f in fired_sets if k in f)}
+    while cands:
+        m = search.ask("ask_pair", cands, PAIR_REFUTED)
+        if m is None:
+            break
+        fired = _atoms(m, "fired")
+        refuted = {(k, k2) for k, k2 in cands if k in fired and k2 not in fired}
+        if not refuted:
+            raise RuntimeError("verify: a model of pair_refuted refutes no pair marked")
+        cands -= refuted
+    return cands
 
 
 def _rule(pol, k: int) -> dict:
@@ -144,18 +198,17 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     not_searched = {k for k, inst in in_force.items() if inst.rule.family in space.not_searched}
     search = Search(engine, sf)
     t1 = time.perf_counter()
-    consequences = search.brave()
-    alive = _atoms(consequences, "fired") & (set(in_force) - not_searched)
-    dead = set(in_force) - not_searched - alive
+    searched = set(in_force) - not_searched
+    alive = possible(search, searched, "ask_fires", FIRES_ASKED, "fired")
+    dead = searched - alive
     stakes = {k for k in alive if in_force[k].rule.severity == "error" or in_force[k].rule.review}
-    never_decide = stakes - _atoms(consequences, "decisive")
-    search.models(limit=DIVERSE_MODELS)
+    never_decide = stakes - possible(search, stakes, "ask_decides", DECIDES_ASKED, "decisive")
     # a rule that fires on every encounter with its service (a policy gap, a scope note) subsumes everything
     # there and says nothing of the rule it would subsume: it is not asked about as a subsumer
     subsumed = {(k, k2) for k, k2 in subsumptions(search, alive) if in_force[k2].rule.family not in UNCONDITIONAL}
     violated, passed = _case_coverage(pol)
     wanted = {k for k, _ in subsumed} | never_decide | {k for k in alive if in_force[k].id not in violated}
-    witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)])) is not None}
+    witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)], search.smallest(k))) is not None}
     pass_models = _passing(search, {k for k in in_force if in_force[k].id not in passed})
     proposals = conflict_proposals(search, sf)
     t2 = time.perf_counter()
