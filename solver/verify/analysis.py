@@ -29,6 +29,7 @@ VERIFY_LP = KB_DIR / "search" / "verify.lp"
 CONFLICT_PROPOSALS = 24  # encounters the conflict search proposes to the check, at most
 UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
 FIRES_ASKED, DECIDES_ASKED, PAIR_REFUTED = Function("fires_asked"), Function("decides_asked"), Function("pair_refuted")
+CONFLICT_CANDIDATE = Function("conflict_candidate")
 
 
 class Search:
@@ -114,9 +115,9 @@ class Search:
         self.models_seen.append(best)
         return best
 
-    def smallest(self, k: int) -> list | None:
-        """The model seen with rule k firing that has the fewest facts (None: none seen)."""
-        return min((m for m in self.models_seen if _fired(k) in m), key=_cost, default=None)
+    def smallest(self, atom, without=None) -> list | None:
+        """The model seen with the atom (and without the other) that has the fewest facts (None: none seen)."""
+        return min((m for m in self.models_seen if atom in m and without not in m), key=_cost, default=None)
 
 
 def _atoms(symbols, name: str, arity: int = 1) -> set:
@@ -132,17 +133,18 @@ def _cost(model) -> int:
     return sum(1 for x in model if x.name == "pick")
 
 
-def possible(search: Search, keys: set[int], name: str, goal, atom: str) -> set[int]:
-    """The keys K for which some encounter of the space has atom(K) (fired, decisive): those of the models seen,
-    then, in one solve with the others marked (the external `name` of kb/search/verify.lp) and the goal that
-    one of them holds, models one after the other, each after a clause that one of those not yet seen holds,
-    until none is left or no model has one (the solve ends)."""
-    found = {k for m in search.models_seen for k in _atoms(m, atom)} & keys
+def possible(search: Search, keys: set[int], atom: str, assumptions: list, mark: str | None = None) -> set[int]:
+    """The keys K for which some encounter of the space has atom(K) (fired, decisive, coding_error) under the
+    assumptions (the first of them, that one of the keys holds): with mark, those of the models seen, and the
+    others marked (the external `mark` of kb/search/verify.lp); then, in one solve, models one after the other,
+    each after a clause that one of those not yet seen holds, until none is left or no model has one."""
+    found = {k for m in search.models_seen for k in _atoms(m, atom)} & keys if mark else set()
     rest = keys - found
     if rest:
         lits = {a.symbol.arguments[0].number: a.literal for a in search.ctl.symbolic_atoms.by_signature(atom, 1)}
-        search.mark(name, rest)
-        for m in search.enumerate([(goal, True)]):
+        if mark:
+            search.mark(mark, rest)
+        for m in search.enumerate(assumptions):
             got = _atoms(m, atom) & rest
             found |= got
             rest -= got
@@ -199,16 +201,16 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     search = Search(engine, sf)
     t1 = time.perf_counter()
     searched = set(in_force) - not_searched
-    alive = possible(search, searched, "ask_fires", FIRES_ASKED, "fired")
+    alive = possible(search, searched, "fired", [(FIRES_ASKED, True)], mark="ask_fires")
     dead = searched - alive
     stakes = {k for k in alive if in_force[k].rule.severity == "error" or in_force[k].rule.review}
-    never_decide = stakes - possible(search, stakes, "ask_decides", DECIDES_ASKED, "decisive")
+    never_decide = stakes - possible(search, stakes, "decisive", [(DECIDES_ASKED, True)], mark="ask_decides")
     # a rule that fires on every encounter with its service (a policy gap, a scope note) subsumes everything
     # there and says nothing of the rule it would subsume: it is not asked about as a subsumer
     subsumed = {(k, k2) for k, k2 in subsumptions(search, alive) if in_force[k2].rule.family not in UNCONDITIONAL}
     violated, passed = _case_coverage(pol)
     wanted = {k for k, _ in subsumed} | never_decide | {k for k in alive if in_force[k].id not in violated}
-    witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)], search.smallest(k))) is not None}
+    witness_models = {k: m for k in sorted(wanted) if (m := search.least([(_fired(k), True)], search.smallest(_fired(k)))) is not None}
     pass_models = _passing(search, {k for k in in_force if in_force[k].id not in passed})
     proposals = conflict_proposals(search, sf)
     t2 = time.perf_counter()
@@ -305,15 +307,21 @@ def _passing(search: Search, keys: set[int]) -> dict[int, list]:
 
 def conflict_proposals(search: Search, sf: SpaceFacts) -> list[list]:
     """Encounters (no claim submitted) whose searched claim keeps a coding error: for each rule of a coding
-    category, an encounter of fewest facts in which the searched claim breaks it."""
+    category, an encounter of fewest facts in which the searched claim breaks it (narrowed from the smallest
+    model with that error of one enumeration of models with an error not yet seen)."""
     cats = set(sf.space.conflict_categories)
-    no_claim = (Function("pick", [Function("claim")]), False)
+    claim = Function("pick", [Function("claim")])
+    no_claim = (claim, False)
+    rules = {i.index for i in sf.in_force if i.rule.category in cats and i.rule.severity == "error"}
+    possible(search, rules, "coding_error", [(CONFLICT_CANDIDATE, True), no_claim])
     found: list[list] = []
     seen: set = set()
     for inst in sorted(sf.in_force, key=lambda i: i.id):
-        if inst.rule.category not in cats or inst.rule.severity != "error" or len(found) >= CONFLICT_PROPOSALS:
+        if inst.index not in rules or len(found) >= CONFLICT_PROPOSALS:
             continue
-        m = search.least([no_claim, (Function("coding_error", [Number(inst.index)]), True)])
+        error = Function("coding_error", [Number(inst.index)])
+        start = search.smallest(error, without=claim)
+        m = start and search.least([no_claim, (error, True)], start)
         if m is not None:
             key = frozenset(x for x in m if x.name == "pick")
             if key not in seen:
