@@ -37,13 +37,15 @@ class Search:
 
     def __init__(self, engine, sf: SpaceFacts):
         self.engine, self.sf = engine, sf
-        self.ctl = control(engine, sf, extra=(VERIFY_LP,), options=["--opt-mode=ignore", "--heuristic=Domain"])
+        self.ctl = control(engine, sf, extra=(VERIFY_LP,), options=["--opt-mode=ignore", "--heuristic=Domain",
+                                                                         "--opt-strategy=usc"])
         self.ctl.ground([("base", [])])
         atoms = self.ctl.symbolic_atoms
-        self.picks = [a.symbol for a in atoms.by_signature("pick", 1)]
+        self.picks = [(a.symbol, a.literal) for a in atoms.by_signature("pick", 1)]
         self.solves = 0
         self.mode: tuple | None = None
         self.models_seen: list[list] = []
+        self._seen_sets: list[frozenset] = []  # the atoms of each model seen, to look one up
         self.marked: dict[str, set[tuple[int, ...]]] = {}
 
     def mark(self, name: str, keys: set) -> None:
@@ -57,27 +59,19 @@ class Search:
             self.ctl.assign_external(Function(name, [Number(k) for k in key]), True)
         self.marked[name] = keys
 
-    def enumerate(self, assumptions):
-        """Models under the assumptions, one after the other in one solve (a generator; each is kept as a model
-        seen); `require` adds a clause the next ones must meet."""
+    def enumerate(self, assumptions, step) -> None:
+        """Models under the assumptions, one after the other in one solve, each kept as a model seen and given to
+        step, which answers a clause (program literals) the next models must meet, or None to stop."""
         self._mode("0", "ignore")
         self.solves += 1
         with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
             for m in handle:
-                self._context = m.context
-                syms = m.symbols(shown=True)
-                self.models_seen.append(syms)
-                yield syms
-        self._context = None
-
-    def require(self, literals: list[int]) -> None:
-        """A clause (program literals) the next models of the running enumeration must meet."""
-        self._context.add_clause(literals)
-
-    def ask(self, name: str, keys: set, goal):
-        """A model with the goal of a question, the rules (or pairs) `keys` marked for it (None: there is none)."""
-        self.mark(name, keys)
-        return self.model([(goal, True)])
+                syms = list(m.symbols(shown=True))
+                self._seen(syms)
+                clause = step(syms)
+                if clause is None:
+                    break
+                m.context.add_clause(clause)
 
     def _mode(self, models: str, opt: str) -> None:
         if self.mode != (models, opt):  # a change of configuration costs the next solve a setup of its solver
@@ -85,20 +79,27 @@ class Search:
             conf.models, conf.opt_mode = models, opt
             self.mode = (models, opt)
 
-    def _run(self, assumptions, models="1", opt="ignore") -> list:
-        self._mode(models, opt)
+    def _seen(self, model: list) -> None:
+        self.models_seen.append(model)
+        self._seen_sets.append(frozenset(model))
+
+    def _run(self, assumptions, opt: bool = False) -> list:
+        """The models of one solve (one model, or with opt each better than the last)."""
+        self._mode("0", "opt" if opt else "ignore")  # one configuration for every solve that does not optimize
         self.solves += 1
         found: list = []
         with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
             for m in handle:
-                found.append(m.symbols(shown=True))
+                found.append(list(m.symbols(shown=True)))
+                if not opt:
+                    break
         return found
 
     def model(self, assumptions=()) -> list | None:
         """One model under the assumptions (facts tried false first): its shown atoms, None when there is none."""
         found = self._run(assumptions)
         if found:
-            self.models_seen.append(found[0])
+            self._seen(found[0])
         return found[0] if found else None
 
     def least(self, assumptions=(), start: list | None = None) -> list | None:
@@ -109,15 +110,16 @@ class Search:
         if first is None:
             return None
         chosen = {s for s in first if s.name == "pick"}
-        fix = [(p, False) for p in self.picks if p not in chosen]
-        found = self._run(list(assumptions) + fix, "0", "opt")
+        fix = [-lit for p, lit in self.picks if p not in chosen]  # program literals: no symbol to look up
+        found = self._run(list(assumptions) + fix, opt=True)
         best = found[-1] if found else first
-        self.models_seen.append(best)
+        self._seen(best)
         return best
 
     def smallest(self, atom, without=None) -> list | None:
         """The model seen with the atom (and without the other) that has the fewest facts (None: none seen)."""
-        return min((m for m in self.models_seen if atom in m and without not in m), key=_cost, default=None)
+        return min((m for m, got in zip(self.models_seen, self._seen_sets) if atom in got and without not in got),
+                   key=_cost, default=None)
 
 
 def _atoms(symbols, name: str, arity: int = 1) -> set:
@@ -144,32 +146,37 @@ def possible(search: Search, keys: set[int], atom: str, assumptions: list, mark:
         lits = {a.symbol.arguments[0].number: a.literal for a in search.ctl.symbolic_atoms.by_signature(atom, 1)}
         if mark:
             search.mark(mark, rest)
-        for m in search.enumerate(assumptions):
+
+        def step(m):
             got = _atoms(m, atom) & rest
-            found |= got
-            rest -= got
-            clause = [lits[k] for k in rest if k in lits]  # a rule with no ground atom never holds
-            if not clause:
-                break
-            search.require(clause)
+            found.update(got)
+            rest.difference_update(got)
+            return [lits[k] for k in rest if k in lits] or None  # a rule with no ground atom never holds
+
+        search.enumerate(assumptions, step)
     return found
 
 
 def subsumptions(search: Search, alive: set[int]) -> set[tuple[int, int]]:
     """(K, K2): no encounter of the space has K fire without K2. Candidates are the pairs that hold in every
-    model seen; with them marked, one model at a time where one of them has K fire without K2 refutes those it
-    has so, until no model has one: the pairs left are subsumptions."""
+    model seen; with them marked, in one solve, models one after the other where one of them has K fire without
+    K2, each refuting those it has so, and each after a clause that one of the pairs left is refuted, until
+    no model has one: the pairs left are subsumptions."""
     fired_sets = [_atoms(m, "fired") for m in search.models_seen]
     cands = {(k, k2) for k in alive for k2 in alive - {k} if all(k2 in f for f in fired_sets if k in f)}
-    while cands:
-        m = search.ask("ask_pair", cands, PAIR_REFUTED)
-        if m is None:
-            break
-        fired = _atoms(m, "fired")
-        refuted = {(k, k2) for k, k2 in cands if k in fired and k2 not in fired}
-        if not refuted:
-            raise RuntimeError("verify: a model of pair_refuted refutes no pair marked")
-        cands -= refuted
+    if cands:
+        lits = {tuple(x.number for x in a.symbol.arguments): a.literal for a in search.ctl.symbolic_atoms.by_signature("refutes", 2)}
+        search.mark("ask_pair", cands)
+
+        def step(m):
+            fired = _atoms(m, "fired")
+            refuted = {(k, k2) for k, k2 in cands if k in fired and k2 not in fired}
+            if not refuted:
+                raise RuntimeError("verify: a model of pair_refuted refutes no pair marked")
+            cands.difference_update(refuted)
+            return [lits[pair] for pair in cands] or None
+
+        search.enumerate([(PAIR_REFUTED, True)], step)
     return cands
 
 
@@ -179,9 +186,19 @@ def _rule(pol, k: int) -> dict:
             "category": inst.rule.category, "citations": inst.citation_dicts}
 
 
+_COVERAGE: dict[tuple, tuple[set[str], set[str]]] = {}
+
+
 def _case_coverage(pol) -> tuple[set[str], set[str]]:
-    """The rule ids the shipped cases list as violated, and as passed."""
+    """The rule ids the shipped cases list as violated, and as passed (read once while the files are unchanged)."""
     files = find_case_files(pol.root / "rulesets")
+    key = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    if key not in _COVERAGE:
+        _COVERAGE[key] = _read_coverage(files)
+    return _COVERAGE[key]
+
+
+def _read_coverage(files) -> tuple[set[str], set[str]]:
     violated, passed = set(), set()
     for _path, cases in load_case_files(files):
         for case, _enc in cases:
