@@ -14,6 +14,7 @@ Every witness is checked in one batch by the real check; a finding it does not b
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -238,7 +239,7 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     batch += [decode(m, sf, id=f"verify:conflict-{i + 1}") for i, m in enumerate(proposals)]
     models = list(witness_models.values()) + list(pass_models.values()) + proposals
     costs = {enc["id"]: sum(1 for x in m if x.name == "pick") for enc, m in zip(batch, models)}
-    results = engine.check_many([Encounter.model_validate(e) for e in batch]) if batch else []
+    results = _check_each_once(engine, batch)
     checked = list(zip(batch, results))
     n1, n2 = len(witness_models), len(witness_models) + len(pass_models)
     wit = dict(zip(witness_models, checked[:n1]))
@@ -295,6 +296,19 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     out["timings"] = {"ground": round(t1 - t0, 3), "search": round(t2 - t1, 3), "check": round(t3 - t2, 3),
                       "gaps_and_report": round(t4 - t3, 3), "total": round(t4 - t0, 3)}
     return out
+
+
+def _check_each_once(engine, batch: list[dict]) -> list[dict]:
+    """The real check's answers for the encounters of the batch, each distinct encounter (its id aside) checked
+    once, in one batch."""
+    def key(enc):
+        return json.dumps({k: v for k, v in enc.items() if k != "id"}, sort_keys=True, default=str)
+    distinct = {}
+    for enc in batch:
+        distinct.setdefault(key(enc), enc)
+    answers = engine.check_many([Encounter.model_validate(e) for e in distinct.values()]) if distinct else []
+    by_key = dict(zip(distinct, answers))
+    return [by_key[key(enc)] for enc in batch]
 
 
 def _stub(rid: str, kind: str, enc: dict) -> dict:
