@@ -160,24 +160,27 @@ def possible(search: Search, keys: set[int], atom: str, assumptions: list, mark:
 
 def subsumptions(search: Search, alive: set[int]) -> set[tuple[int, int]]:
     """(K, K2): no encounter of the space has K fire without K2. Candidates are the pairs that hold in every
-    model seen; with them marked, in one solve, models one after the other where one of them has K fire without
-    K2, each refuting those it has so, and each after a clause that one of the pairs left is refuted, until
-    no model has one: the pairs left are subsumptions."""
+    model seen; with the part pair of kb/search/verify.lp grounded for them, in one solve, models one after the
+    other where one of them has K fire without K2, each refuting those it has so, and each after a clause that
+    one of the pairs left is refuted, until no model has one: the pairs left are subsumptions."""
     fired_sets = [_atoms(m, "fired") for m in search.models_seen]
     cands = {(k, k2) for k in alive for k2 in alive - {k} if all(k2 in f for f in fired_sets if k in f)}
     if cands:
+        search.ctl.ground([("pair", [Number(k), Number(k2)]) for k, k2 in sorted(cands)])
         lits = {tuple(x.number for x in a.symbol.arguments): a.literal for a in search.ctl.symbolic_atoms.by_signature("refutes", 2)}
-        search.mark("ask_pair", cands)
+        asked = {pair for pair in cands if pair in lits}  # no refutes atom: K never fires without K2
 
         def step(m):
             fired = _atoms(m, "fired")
-            refuted = {(k, k2) for k, k2 in cands if k in fired and k2 not in fired}
+            refuted = {(k, k2) for k, k2 in asked if k in fired and k2 not in fired}
             if not refuted:
-                raise RuntimeError("verify: a model of pair_refuted refutes no pair marked")
+                raise RuntimeError("verify: a model of pair_refuted refutes no pair asked")
+            asked.difference_update(refuted)
             cands.difference_update(refuted)
-            return [lits[pair] for pair in cands] or None
+            return [lits[pair] for pair in asked] or None
 
-        search.enumerate([(PAIR_REFUTED, True)], step)
+        if asked:
+            search.enumerate([(PAIR_REFUTED, True)], step)
     return cands
 
 
