@@ -2,14 +2,16 @@
 (solver/verify/space.py), each finding with a minimal witness encounter confirmed by a real check.
 
 One grounding of the knowledge base with kb/search/space.lp and kb/search/verify.lp (facts tried false first,
-rules firing tried false first, so a model found fires few rules), then questions asked of many rules at once
-(kb/search/verify.lp): models with one of the rules not yet seen firing, until none is left or no model has one
-(the rest are dead); the same for the rules deciding the outcome alone; models where one of the pairs of rules
-that fired together in every model seen has the first without the second, until no model has one (the pairs
-left are subsumptions); per finding, a witness narrowed by optimization to the fewest facts of the smallest
-model seen with its rule; per rule of a coding category, an encounter of fewest facts whose searched claim
-breaks it (a conflict when the check's best claim still does).
-Every witness is checked in one batch by the real check; a finding it does not bear out is listed unconfirmed.
+rules firing tried false first, so a model found fires few rules), then questions asked of many rules at once,
+each one enumeration: models one after the other, each after a clause that one of the rules not yet seen fires
+(first among encounters with no claim submitted, a far smaller search, then among all), until none is left or
+no model has one (the rest are dead); the same for the rules deciding the outcome alone; for the pairs of
+rules that fired together in every model seen, models where one of the pairs left has the first without the
+second (the pairs never refuted are subsumptions); per finding, a witness narrowed by optimization (unsatisfiable
+cores) to the fewest facts of the smallest model seen with its rule; per rule of a coding category, an
+encounter of fewest facts whose searched claim breaks it (a conflict when the check's best claim still does),
+narrowed the same way from one enumeration of encounters with no claim. Every distinct witness is checked once,
+in one batch, by the real check; a finding it does not bear out is listed unconfirmed.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ CONFLICT_PROPOSALS = 24  # encounters the conflict search proposes to the check,
 UNCONDITIONAL = ("policy_gap", "service_absent", "note_needed")
 FIRES_ASKED, DECIDES_ASKED, PAIR_REFUTED = Function("fires_asked"), Function("decides_asked"), Function("pair_refuted")
 CONFLICT_CANDIDATE = Function("conflict_candidate")
+NO_CLAIM = (Function("pick", [Function("claim")]), False)  # an encounter with no claim submitted
 
 
 class Search:
@@ -108,8 +111,8 @@ class Search:
         model that meets the assumptions, or one found) are narrowed by optimization to the fewest that still
         meet the assumptions (a subset-minimal encounter: no fact of it can be dropped)."""
         first = start if start is not None else self.model(assumptions)
-        if first is None:
-            return None
+        if first is None or _cost(first) == 0:
+            return first  # none, or an encounter of no chosen fact: no fewer
         chosen = {s for s in first if s.name == "pick"}
         fix = [-lit for p, lit in self.picks if p not in chosen]  # program literals: no symbol to look up
         found = self._run(list(assumptions) + fix, opt=True)
@@ -222,6 +225,8 @@ def verify(engine, payer: str, date: dt.date, space: Space | None = None, space_
     search = Search(engine, sf)
     t1 = time.perf_counter()
     searched = set(in_force) - not_searched
+    # first the encounters with no claim submitted (a search of far fewer facts), then any
+    possible(search, searched, "fired", [(FIRES_ASKED, True), NO_CLAIM], mark="ask_fires")
     alive = possible(search, searched, "fired", [(FIRES_ASKED, True)], mark="ask_fires")
     dead = searched - alive
     stakes = {k for k in alive if in_force[k].rule.severity == "error" or in_force[k].rule.review}
