@@ -388,7 +388,7 @@ def control(engine, sf: SpaceFacts, extra: tuple[Path, ...] = (), options: list[
         parts = getattr(engine, "_parts", None)
         saved = parts
         if parts is not None:
-            engine._parts = [(name, [st for st in stmts if not _wording(st)], *rest) for name, stmts, *rest in parts]
+            engine._parts = _lean(parts)
     try:
         ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages)
     finally:
@@ -401,6 +401,16 @@ def control(engine, sf: SpaceFacts, extra: tuple[Path, ...] = (), options: list[
 
 
 _DROPPED = {"evidence", "detail"}
+_LEAN: dict[int, tuple] = {}
+
+
+def _lean(parts: list) -> list:
+    """The engine's parts without the statements the search does not need (built once per parts list)."""
+    got = _LEAN.get(id(parts))
+    if got is None or got[0] is not parts:
+        got = _LEAN[id(parts)] = (parts, [(name, [st for st in stmts if not _wording(st)], *rest)
+                                          for name, stmts, *rest in parts])
+    return got[1]
 
 
 def _wording(stmt) -> bool:
