@@ -22,6 +22,8 @@ from solver.explain import build_result
 from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
+from solver import symbols
+from solver.symbols import handle
 
 SOLVER_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
@@ -156,16 +158,14 @@ class Engine:
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
+        add = symbols.builder().add_facts
         with ctl.backend() as backend:
-            for sym in fixed:
-                backend.add_rule([backend.add_atom(sym)])
+            add(backend, [handle(sym) for sym in fixed])
             for s in sorted(sets):
-                for sym in self._set_facts(s):
-                    backend.add_rule([backend.add_atom(sym)])
+                add(backend, [handle(sym) for sym in self._set_facts(s)])
+            kept = {handle(sym) for sym in withhold}
             for ef in facts:
-                for sym in ef.symbols:
-                    if sym not in withhold:
-                        backend.add_rule([backend.add_atom(sym)])
+                add(backend, [r for r in ef.reps if r not in kept] if kept else ef.reps)
         return ctl, facts
 
     def _solve(self, encounters: list[Encounter]) -> list[dict]:

@@ -11,6 +11,7 @@ from clingo import Function, Infimum, Number, String, Supremum, Symbol
 from solver.dates import day_number
 from solver.encounter import MAX_POINTERS, Encounter, Evaluation, OtherProcedure
 from solver.policy import Policies, RuleInstance
+from solver.symbols import builder, handle
 from solver.thresholds import Thresholds, thresholds
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
@@ -18,6 +19,12 @@ SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
 
 _string = lru_cache(maxsize=8192)(String)
 _number = lru_cache(maxsize=4096)(Number)
+_constant = lru_cache(maxsize=64)(Function)  # tpi, dry_needling, em
+
+
+@lru_cache(maxsize=1024)
+def _numbered(name: str, n: int) -> Symbol:  # proc(I), extra(L)
+    return Function(name, [Number(n)])
 
 
 def _sym(a) -> Symbol:
@@ -134,14 +141,33 @@ def encounter_codes(pol: Policies, enc: Encounter) -> set[str]:
 
 @dataclass
 class EncounterFacts:
-    """The facts of one encounter, and what Python needs to read the answer back."""
+    """The facts of one encounter, and what Python needs to read the answer back.
+
+    The engine adds the facts by their handles (`reps`, solver/symbols.py); `symbols` is the same list as
+    clingo Symbols (or, with encounter_facts(raw=True), as (name, args) tuples). Once `symbols` is read it is
+    the list of record: a change to it (an appended fact) is what `reps` gives from then on."""
 
     key: int
-    symbols: list[Symbol] = field(default_factory=list)
     slot_of_line: dict[int, Symbol] = field(default_factory=dict)
     injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
     unknown_muscles: list[str] = field(default_factory=list)
     signatures: set[tuple[str, int]] = field(default_factory=set)  # (name, arity) of the facts, for the engine
+    _reps: list[int] = field(default_factory=list, repr=False)
+    _symbols: list | None = field(default=None, repr=False)
+
+    @property
+    def symbols(self) -> list:
+        if self._symbols is None:
+            self._symbols = [Symbol(r) for r in self._reps]
+        return self._symbols
+
+    @symbols.setter
+    def symbols(self, value: list) -> None:
+        self._symbols = value
+
+    @property
+    def reps(self) -> list[int]:
+        return self._reps if self._symbols is None else [handle(s) for s in self._symbols]
 
 
 def _substance_classes(pol: Policies, substance: str | None) -> list[str]:
@@ -161,16 +187,21 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding).
     raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
     ef = EncounterFacts(key)
-    E = Number(key)
-    add, signature = ef.symbols.append, ef.signatures.add
+    signature = ef.signatures.add
 
     if raw:
+        ef.symbols = []
+        add = ef.symbols.append
+
         def f(name, *args):
             add((name, args))
             signature((name, len(args) + 1))
     else:
+        bld = builder()
+        E, value, function, add = bld.number(key), bld.value, bld.function, ef._reps.append
+
         def f(name, *args):
-            add(Function(name, [E, *map(_sym, args)]))
+            add(function(name, [E, *map(value, args)]))
             signature((name, len(args) + 1))
 
     dos = enc.date_of_service
@@ -223,8 +254,8 @@ def _claimed_injection_slots(f, pol: Policies, enc: Encounter) -> set[str]:
         for s in ("tpi", "dry_needling"):
             if line.code in pol.tables.code_groups.get(SLOT_GROUPS[s], []) and s not in slots:
                 slots.add(s)
-                f("slot", Function(s))
-                f("slot_code", Function(s), line.code)
+                f("slot", _constant(s))
+                f("slot_code", _constant(s), line.code)
     return slots
 
 
@@ -236,7 +267,7 @@ def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> se
         classes = _substance_classes(pol, inj.substance)
         slot = "dry_needling" if classes == ["needle_only"] else "tpi"
         slots.add(slot)
-        f("injection_slot", i, Function(slot))
+        f("injection_slot", i, _constant(slot))
         m = pol.vocabulary.match(inj.muscle)
         if m.muscle:
             side = inj.side or ("unspecified" if m.paired else "midline")
@@ -257,7 +288,7 @@ def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> se
         if inj.guidance != "none":
             f("injection_guidance", i, inj.guidance)
     for s in sorted(slots):
-        f("slot", Function(s))
+        f("slot", _constant(s))
     return slots
 
 
@@ -265,7 +296,7 @@ def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
     """The E/M and the other procedures of the day: one slot each, with its documented code and units."""
     procs: list[tuple[Symbol, str]] = []
     if enc.evaluation:
-        em = Function("em")
+        em = _constant("em")
         f("slot", em)
         f("slot_code", em, enc.evaluation.code)
         f("slot_units", em, 1)
@@ -275,7 +306,7 @@ def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
         if enc.evaluation.new_patient:
             f("evaluation_new_patient")
     for i, p in enumerate(enc.other_procedures, start=1):
-        s = Function("proc", [Number(i)])
+        s = _numbered("proc", i)
         f("slot", s)
         f("slot_code", s, p.code)
         f("slot_units", s, p.units)
@@ -417,14 +448,14 @@ def _claim_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts, slots: se
         slot = None
         if injection_slots and (line.code in groups.get("tpi", []) or line.code in groups.get("dry_needling", [])):
             same = [s for s in injection_slots if line.code in groups.get(SLOT_GROUPS[s], [])]
-            slot = Function((same or injection_slots)[0])
+            slot = _constant((same or injection_slots)[0])
         else:
             matches = [s for s, c in procs if c == line.code]
             free = [s for s in matches if s not in used]
             if free or matches:
                 slot = (free or matches)[0]
         if slot is None:
-            slot = Function("extra", [Number(n)])
+            slot = _numbered("extra", n)
             f("slot", slot)
             f("slot_code", slot, line.code)
             f("slot_units", slot, line.units)
