@@ -18,7 +18,7 @@ from clingo import ast as clingo_ast
 
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
-from solver.explain import build_result
+from solver.explain import result_of_terms
 from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
@@ -178,17 +178,17 @@ class Engine:
         except RuntimeError as exc:
             raise RuntimeError("; ".join([str(exc)] + messages)) from None
         t2 = time.perf_counter()
-        shown: list[clingo.Symbol] = []
+        shown: list[int] = []  # the handles of the shown atoms of the last (optimal) model
 
         def on_model(model: clingo.Model) -> None:
-            shown[:] = model.symbols(shown=True)
+            shown[:] = symbols.model_handles(model)
 
         ctl.solve(on_model=on_model)
         t3 = time.perf_counter()
-        by_encounter: dict[int, list[clingo.Symbol]] = defaultdict(list)
-        for sym in shown:
-            by_encounter[sym.arguments[0].number].append(sym)
-        results = [build_result(self.policies, enc, ef, by_encounter.get(ef.key, []))
+        by_encounter: dict[int, list[symbols.Term]] = defaultdict(list)
+        for t in map(symbols.term, shown):
+            by_encounter[t.args[0].value].append(t)
+        results = [result_of_terms(self.policies, enc, ef, by_encounter.get(ef.key, []))
                    for enc, ef in zip(encounters, facts)]
         t4 = time.perf_counter()
         tm = self.timings

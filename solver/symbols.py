@@ -20,6 +20,7 @@ _create_number = _lib.clingo_symbol_create_number
 _create_string = _lib.clingo_symbol_create_string
 _NUMBER, _STRING, _FUNCTION = SymbolType.Number.value, SymbolType.String.value, SymbolType.Function.value
 _SUPREMUM = SymbolType.Supremum.value
+_SHOWN = _lib.clingo_show_type_shown
 _CACHE_LIMIT = 200_000  # values and decoded atoms kept per process (a few tens of MB at most)
 _numbers: dict[int, int] = {}
 _strings: dict[str, int] = {}
@@ -97,6 +98,17 @@ def builder() -> Builder:
     return b
 
 
+def model_handles(model) -> list[int]:
+    """The handles of the shown atoms of a clingo.Model (model.symbols(shown=True), without a Symbol each)."""
+    m, size = model._rep, _ffi.new("size_t*")  # pylint: disable=protected-access
+    _check(_lib.clingo_model_symbols_size(m, _SHOWN, size))
+    if not size[0]:
+        return []
+    out = _ffi.new("clingo_symbol_t[]", size[0])
+    _check(_lib.clingo_model_symbols(m, _SHOWN, out, size[0]))
+    return _ffi.unpack(out, size[0])
+
+
 def handle(sym: Symbol) -> int:
     return sym._rep  # pylint: disable=protected-access
 
@@ -129,7 +141,7 @@ class Term:
 
     @property
     def py(self):
-        """A Number as int, a String as str, #sup as None, anything else as its text (explain._py)."""
+        """A Number as int, a String as str, #sup as None, anything else as its text (how a result shows a value)."""
         if self.type == _NUMBER or self.type == _STRING:
             return self.value
         if self.type == _SUPREMUM:
@@ -141,6 +153,9 @@ class Term:
 
     def __hash__(self) -> int:
         return hash(self.rep)
+
+    def __lt__(self, other: "Term") -> bool:  # clingo's order of symbols
+        return bool(_lib.clingo_symbol_is_less_than(self.rep, other.rep))
 
     def __repr__(self) -> str:
         return f"Term({self.text})"
