@@ -19,7 +19,7 @@ from clingo import ast as clingo_ast
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explain import result_of_terms
-from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
+from solver.facts import EncounterFacts, encounter_codes, encounter_facts, handles_of, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies
 from solver import symbols
@@ -140,10 +140,18 @@ class Engine:
         in_force = {k for s in sets for k in self.policies.set_members(s)}
         files = {self._family_file[self.policies.instances[k].rule.family] for k in in_force}
         codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
-        fixed = [*self._table_facts.for_codes(codes), *(sym for k in sorted(in_force) for sym in self._rules(k))]
+        # the tables' and rules' facts as handles with their signatures, each rule's made once (they never change)
+        fixed, given = self._table_facts.handles_for_codes(codes)
+        by_rule = self.__dict__.setdefault("_rule_handles", {})
+        for k in sorted(in_force):
+            got = by_rule.get(k)
+            if got is None:
+                got = by_rule[k] = handles_of(self._rules(k))
+            fixed += got[0]
+            given |= got[1]
         # A `#defined` statement costs the grounder a statement: those of predicates this batch has facts of
         # are left out (the others are kept, so clingo stays silent about inputs no encounter gives).
-        given = {self._signature(sym) for sym in fixed}.union(*(ef.signatures for ef in facts))
+        given = given.union(*(ef.signatures for ef in facts))
         if sets:
             given.add(("rule_set_member", 2))
         with clingo_ast.ProgramBuilder(ctl) as builder:
@@ -159,10 +167,13 @@ class Engine:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
         add = symbols.builder().add_facts
+        by_set = self.__dict__.setdefault("_set_handles", {})
         with ctl.backend() as backend:
-            add(backend, [handle(sym) for sym in fixed])
+            add(backend, fixed)
             for s in sorted(sets):
-                add(backend, [handle(sym) for sym in self._set_facts(s)])
+                if s not in by_set:
+                    by_set[s] = [handle(sym) for sym in self._set_facts(s)]
+                add(backend, by_set[s])
             kept = {handle(sym) for sym in withhold}
             for ef in facts:
                 add(backend, [r for r in ef.reps if r not in kept] if kept else ef.reps)

@@ -103,6 +103,35 @@ class TableFacts:
         out += [sym for c1, c2, sym in self.ptp if c1 in codes and c2 in codes]
         return out
 
+    def handles_for_codes(self, codes: set[str]) -> tuple[list[int], set[tuple[str, int]]]:
+        """for_codes as symbol handles (the same facts in the same order), with their signatures."""
+        idx = self.__dict__.get("_handles")
+        if idx is None:
+            by_c1: dict[str, list] = {}
+            for n, (c1, c2, sym) in enumerate(self.ptp):
+                by_c1.setdefault(c1, []).append((n, c2, handle(sym), signature_of(sym)))
+            idx = self.__dict__["_handles"] = (handles_of(self.groups), {c: handles_of(v) for c, v in self.by_code.items()}, by_c1)
+        groups, by_code, by_c1 = idx
+        out, sigs = list(groups[0]), set(groups[1])
+        for c in sorted(codes):
+            got = by_code.get(c)
+            if got:
+                out += got[0]
+                sigs |= got[1]
+        rows = sorted(row for c1 in codes for row in by_c1.get(c1, ()) if row[1] in codes)
+        out += [rep for _, _, rep, _ in rows]
+        sigs.update(sig for _, _, _, sig in rows)
+        return out, sigs
+
+
+def signature_of(sym: Symbol) -> tuple[str, int]:
+    return (sym.name, len(sym.arguments))
+
+
+def handles_of(syms: list[Symbol]) -> tuple[list[int], set[tuple[str, int]]]:
+    """The handles of symbols and their signatures."""
+    return [handle(s) for s in syms], set(map(signature_of, syms))
+
 
 def table_facts(pol: Policies) -> TableFacts:
     t = pol.tables
@@ -183,6 +212,19 @@ def _classes(terms: tuple, substance: str) -> list[str]:
     return found or ["other"]
 
 
+_MEMO: dict[int, dict] = {}  # encounter key -> {(name, args): (handle, signature)}: a fact is made once a process
+_MEMO_LIMIT = 100_000  # facts kept (about 20 MB); then the memo starts again
+
+
+def _memo(key: int) -> dict:
+    memo = _MEMO.get(key)
+    if memo is None or len(memo) > _MEMO_LIMIT // 100:
+        if sum(map(len, _MEMO.values())) > _MEMO_LIMIT:
+            _MEMO.clear()
+        memo = _MEMO.setdefault(key, {})
+    return memo
+
+
 def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) -> EncounterFacts:
     """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding).
     raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
@@ -198,11 +240,14 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
             signature((name, len(args) + 1))
     else:
         bld = builder()
-        E, value, function, add = bld.number(key), bld.value, bld.function, ef._reps.append
+        E, memo, add = bld.number(key), _memo(key), ef._reps.append
 
         def f(name, *args):
-            add(function(name, [E, *map(value, args)]))
-            signature((name, len(args) + 1))
+            got = memo.get((name, args))
+            if got is None:
+                got = memo[(name, args)] = (bld.function(name, [E, *map(bld.value, args)]), (name, len(args) + 1))
+            add(got[0])
+            signature(got[1])
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:
