@@ -57,7 +57,7 @@ def error_result(rec: Record, problems: list[Problem]) -> dict:
 
 def _serialize(job: Job, result: dict) -> dict | str:
     if job.form == "json":
-        return json.dumps(result, separators=(",", ":"))
+        return json.dumps(result, separators=(",", ":"), check_circular=False)  # a result is a tree
     if job.form == "text":
         from solver.report import render_result
         return render_result(result, job.color)

@@ -247,6 +247,15 @@ def result_of_terms(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: li
         "claim": [_public_line(x) for x in claim],
         "alternatives": _alternatives(claim, alternatives),
         "findings": findings,
-        "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": sorted({i.version for i in applies}),
-                   "version": pol.version_hash(applies)},
+        "policy": _policy(pol, enc.payer, applies),
     }
+
+
+def _policy(pol: Policies, payer: str, applies: list[RuleInstance]) -> dict:
+    """The rules and versions that decided a result (worked out once per list of rules in force; a fresh copy)."""
+    cache = pol.__dict__.setdefault("_policy_of_rules", {})
+    got = cache.get(id(applies))
+    if got is None or got[0] is not applies:
+        got = cache[id(applies)] = (applies, sorted({i.id for i in applies}), sorted({i.version for i in applies}),
+                                    pol.version_hash(applies))
+    return {"payer": payer, "rules": list(got[1]), "versions": list(got[2]), "version": got[3]}

@@ -183,7 +183,8 @@ def term(rep: int) -> Term:
         _check(_lib.clingo_symbol_arguments(rep, b._args, b._size))
         n = b._size[0]
         reps = _ffi.unpack(b._args[0], n) if n else ()
-        t = Term(rep, typ, name, tuple(term(r) for r in reps), None)
+        get = _terms.get
+        t = Term(rep, typ, name, tuple(get(r) or term(r) for r in reps), None)
     else:  # #inf, #sup
         t = Term(rep, typ, "", (), None)
     if len(_terms) >= _CACHE_LIMIT:
