@@ -238,16 +238,16 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
         def f(name, *args):
             add((name, args))
             signature((name, len(args) + 1))
-    else:
+    else:  # args are ints, strs and Symbols (the memo takes 2 and 2.0 for one value)
         bld = builder()
-        E, memo, add = bld.number(key), _memo(key), ef._reps.append
+        E, memo, made = bld.number(key), _memo(key), []
+        get, add, function, value = memo.get, made.append, bld.function, bld.value
 
         def f(name, *args):
-            got = memo.get((name, args))
+            got = get((name, args))
             if got is None:
-                got = memo[(name, args)] = (bld.function(name, [E, *map(bld.value, args)]), (name, len(args) + 1))
-            add(got[0])
-            signature(got[1])
+                got = memo[(name, args)] = (function(name, [E, *map(value, args)]), (name, len(args) + 1))
+            add(got)
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:
@@ -269,6 +269,9 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     _ptp_facts(f, pol, enc)
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
+    if not raw:
+        ef._reps = [rep for rep, _ in made]
+        ef.signatures.update(sig for _, sig in made)
     return ef
 
 

@@ -74,6 +74,13 @@ class Builder:
 
     def value(self, a) -> int:
         """The handle of a Python value as the facts use it: a Symbol as is, an int a Number, else a String."""
+        cls = a.__class__
+        if cls is str:
+            rep = _strings.get(a)
+            return self.string(a) if rep is None else rep
+        if cls is int:
+            rep = _numbers.get(a)
+            return self.number(a) if rep is None else rep
         if isinstance(a, Symbol):
             return a._rep  # pylint: disable=protected-access
         if isinstance(a, int):
