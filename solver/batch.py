@@ -159,14 +159,14 @@ def run(job: Job, records: list[Record], jobs: int | None = None) -> list[Answer
 def _collector(batch: bool):
     """Python's cyclic garbage collector during a batch (and in its workers, which inherit it): the objects
     alive when it starts (the engine: policies, tables, parsed knowledge base) are left out of collections,
-    and the young generation is collected every 10,000 allocations, not 700. A batch allocates many
+    and the young generation is collected every 50,000 allocations, not 700. A batch allocates many
     short-lived objects and few cycles; the default spent about 0.4 ms an encounter walking the engine."""
     if not batch:
         yield
         return
     before = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(10_000, *before[1:])
+    gc.set_threshold(50_000, *before[1:])
     try:
         yield
     finally:
