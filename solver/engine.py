@@ -19,10 +19,12 @@ from clingo import ast as clingo_ast
 from solver import policy_cache
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
-from solver.explain import build_result
-from solver.facts import EncounterFacts, encounter_codes, encounter_facts, rule_facts, table_facts
+from solver.explain import result_of_terms
+from solver.facts import EncounterFacts, encounter_codes, encounter_facts, handles_of, rule_facts, table_facts
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import Policies, load_policies  # noqa: F401 - load_policies: the uncached loader
+from solver import symbols
+from solver.symbols import handle
 
 SOLVER_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]
 _INCLUDE = re.compile(r'^#include\s+"([^"]+)"\s*\.\s*$', re.M)
@@ -154,10 +156,18 @@ class Engine:
         in_force = {k for s in sets for k in self.policies.set_members(s)}
         files = {self._family_file[self.policies.instances[k].rule.family] for k in in_force}
         codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
-        fixed = [*self._table_facts.for_codes(codes), *(sym for k in sorted(in_force) for sym in self._rules(k))]
+        # the tables' and rules' facts as handles with their signatures, each rule's made once (they never change)
+        fixed, given = self._table_facts.handles_for_codes(codes)
+        by_rule = self.__dict__.setdefault("_rule_handles", {})
+        for k in sorted(in_force):
+            got = by_rule.get(k)
+            if got is None:
+                got = by_rule[k] = handles_of(self._rules(k))
+            fixed += got[0]
+            given |= got[1]
         # A `#defined` statement costs the grounder a statement: those of predicates this batch has facts of
         # are left out (the others are kept, so clingo stays silent about inputs no encounter gives).
-        given = {self._signature(sym) for sym in fixed}.union(*(ef.signatures for ef in facts))
+        given = given.union(*(ef.signatures for ef in facts))
         if sets:
             given.add(("rule_set_member", 2))
         with clingo_ast.ProgramBuilder(ctl) as builder:
@@ -172,16 +182,17 @@ class Engine:
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
+        add = symbols.builder().add_facts
+        by_set = self.__dict__.setdefault("_set_handles", {})
         with ctl.backend() as backend:
-            for sym in fixed:
-                backend.add_rule([backend.add_atom(sym)])
+            add(backend, fixed)
             for s in sorted(sets):
-                for sym in self._set_facts(s):
-                    backend.add_rule([backend.add_atom(sym)])
+                if s not in by_set:
+                    by_set[s] = [handle(sym) for sym in self._set_facts(s)]
+                add(backend, by_set[s])
+            kept = {handle(sym) for sym in withhold}
             for ef in facts:
-                for sym in ef.symbols:
-                    if sym not in withhold:
-                        backend.add_rule([backend.add_atom(sym)])
+                add(backend, [r for r in ef.reps if r not in kept] if kept else ef.reps)
         return ctl, facts
 
     def _solve(self, encounters: list[Encounter]) -> list[dict]:
@@ -194,17 +205,17 @@ class Engine:
         except RuntimeError as exc:
             raise RuntimeError("; ".join([str(exc)] + messages)) from None
         t2 = time.perf_counter()
-        shown: list[clingo.Symbol] = []
+        shown: list[int] = []  # the handles of the shown atoms of the last (optimal) model
 
         def on_model(model: clingo.Model) -> None:
-            shown[:] = model.symbols(shown=True)
+            shown[:] = symbols.model_handles(model)
 
         ctl.solve(on_model=on_model)
         t3 = time.perf_counter()
-        by_encounter: dict[int, list[clingo.Symbol]] = defaultdict(list)
-        for sym in shown:
-            by_encounter[sym.arguments[0].number].append(sym)
-        results = [build_result(self.policies, enc, ef, by_encounter.get(ef.key, []))
+        by_encounter: dict[int, list[symbols.Term]] = defaultdict(list)
+        for t in map(symbols.term, shown):
+            by_encounter[t.args[0].value].append(t)
+        results = [result_of_terms(self.policies, enc, ef, by_encounter.get(ef.key, []))
                    for enc, ef in zip(encounters, facts)]
         t4 = time.perf_counter()
         tm = self.timings

@@ -11,6 +11,7 @@ from solver.encounter import Encounter
 from solver.coverage import coverage_finding
 from solver.facts import EncounterFacts
 from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
+from solver.symbols import Term, handle, term
 
 MODIFIER_ORDER = {m: i for i, m in enumerate(["50", "RT", "LT", "25", "XE", "XS", "XP", "XU", "59", "GA", "GZ"])}
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -19,14 +20,7 @@ _ORDINALS = ["", "first", "second", "third", "fourth", "fifth", "sixth", "sevent
 _STATUS_TEXT = {"header": "a header code, not billable", "invalid": "not an ICD-10-CM code in force"}
 
 
-def _py(sym: Symbol):
-    if sym.type == SymbolType.Number:
-        return sym.number
-    if sym.type == SymbolType.String:
-        return sym.string
-    if sym.type == SymbolType.Supremum:
-        return None
-    return str(sym)
+_NUMBER, _FUNCTION = SymbolType.Number.value, SymbolType.Function.value
 
 
 class _Missing(dict):
@@ -34,8 +28,8 @@ class _Missing(dict):
         return "{" + key + "}"
 
 
-def _slot_sort(sym: Symbol):
-    return (SLOT_ORDER.get(sym.name, 9), [a.number for a in sym.arguments if a.type == SymbolType.Number])
+def _slot_sort(t: Term):
+    return (SLOT_ORDER.get(t.name, 9), [a.value for a in t.args if a.type == _NUMBER])
 
 
 class _Arg:
@@ -43,48 +37,48 @@ class _Arg:
 
     __slots__ = ("sym", "enc", "ef", "pol")
 
-    def __init__(self, sym: Symbol, enc: Encounter, ef: EncounterFacts, pol: Policies):
+    def __init__(self, sym: Term, enc: Encounter, ef: EncounterFacts, pol: Policies):
         self.sym, self.enc, self.ef, self.pol = sym, enc, ef, pol
 
     def __format__(self, kind: str) -> str:
         sym = self.sym
-        inner = sym.arguments[0] if sym.type == SymbolType.Function and len(sym.arguments) == 1 else sym
+        inner = sym.args[0] if sym.type == _FUNCTION and len(sym.args) == 1 else sym
         if kind == "muscle":
-            m = _py(sym)
+            m = sym.py
             return self.pol.vocabulary.muscles.get(m, {}).get("name", m).lower()
         if kind == "injection":
-            i = inner.number
+            i = inner.value
             return f"{i} ({self.ef.injections.get(i) or 'no muscle documented'})"
         if kind == "date":
-            return from_day_number(inner.number).isoformat()
+            return from_day_number(inner.value).isoformat()
         if kind == "element":
-            e = _py(sym)
+            e = sym.py
             return DOCUMENTATION_ELEMENTS.get(e, e)
         if kind == "status":
-            s = _py(sym)
+            s = sym.py
             return _STATUS_TEXT.get(s, s)
         if kind == "ordinal":
-            n = inner.number
+            n = inner.value
             return _ORDINALS[n] if 0 < n < len(_ORDINALS) else f"{n}th"
         if kind == "rule":
-            inst = self.pol.instances[inner.number]
+            inst = self.pol.instances[inner.value]
             return f"{inst.id} ({inst.version})"
-        return str(_py(sym))
+        return str(sym.py)
 
 
-def _evidence(terms: list[Symbol], enc: Encounter, ef: EncounterFacts, pol: Policies, family: str) -> list[str]:
+def _evidence(terms: list[Term], enc: Encounter, ef: EncounterFacts, pol: Policies, family: str) -> list[str]:
     """Evidence terms in words, by the readings of kb/families.yaml; a term listed once is joined. Order (the
     README's output section): by the family's spec order of the term, then by the text shown, so it never
     depends on the solver or on how values are numbered inside it."""
     rendered: list[tuple[int, str, str | None]] = []
     order = {t: i for i, t in enumerate(pol.families.get(family, {}).get("evidence", ()))}
     for term in terms:
-        sig = f"{term.name}/{len(term.arguments)}"
+        sig = f"{term.name}/{len(term.args)}"
         spec = pol.evidence_terms.get(sig)
         if spec is None:  # kb/families.yaml names every term a family derives (a test checks it)
-            rendered.append((len(order), str(term), None))
+            rendered.append((len(order), term.text, None))
             continue
-        text = spec.each.format(*(_Arg(a, enc, ef, pol) for a in term.arguments), dos=enc.date_of_service.isoformat())
+        text = spec.each.format(*(_Arg(a, enc, ef, pol) for a in term.args), dos=enc.date_of_service.isoformat())
         rendered.append((order.get(sig, len(order)), text, spec.joined))
     out: list[str] = []
     joined: dict[str, list[str]] = {}
@@ -102,12 +96,12 @@ def _line_text(line: dict) -> str:
     return line["code"] + (f"-{mods}" if mods else "") + (f" x{line['units']}" if line["units"] != 1 else "")
 
 
-def _claim_lines(line_atoms: list[tuple[str, list[Symbol]]], enc: Encounter, ef: EncounterFacts) -> list[dict]:
-    lines: dict[Symbol, dict] = {}
+def _claim_lines(line_atoms: list[tuple[str, tuple[Term, ...]]], enc: Encounter, ef: EncounterFacts) -> list[dict]:
+    lines: dict[Term, dict] = {}
     for name, args in line_atoms:
         slot = args[2]
         ln = lines.setdefault(slot, {"code": None, "modifiers": [], "units": 1, "diagnoses": []})
-        v = _py(args[3])
+        v = args[3].py
         if name == "line":
             ln["code"] = v
         elif name == "line_units":
@@ -122,7 +116,7 @@ def _claim_lines(line_atoms: list[tuple[str, list[Symbol]]], enc: Encounter, ef:
         ln["diagnoses"].sort(key=lambda d: (rank.get(d, 99), d))
     first_line = {}
     for n, slot in ef.slot_of_line.items():
-        first_line.setdefault(slot, n)
+        first_line.setdefault(term(handle(slot)), n)
     order = sorted(lines, key=lambda s: (first_line.get(s, 10**6), _slot_sort(s)))
     return [dict(lines[s], slot=s) for s in order]
 
@@ -149,12 +143,12 @@ def _citations(inst: RuleInstance) -> list[dict]:
     return [dict(c) for c in inst.citation_dicts]
 
 
-def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, ln: Symbol, details: dict,
-             terms: list[Symbol], sub_lines: dict, cand_code: dict, cand_rule_ids: set) -> dict:
+def _finding(pol: Policies, enc: Encounter, ef: EncounterFacts, x: str, k: int, ln: Term, details: dict,
+             terms: list[Term], sub_lines: dict, cand_code: dict, cand_rule_ids: set) -> dict:
     """One finding: the rule's YAML (message, citations, severity) filled from the violation's details and evidence.
     x = omit: a documented service the returned claim leaves off, a warning with the rule's reason."""
     inst = pol.instances[k]
-    line_no = ln.number if x == "sub" else None
+    line_no = ln.value if x == "sub" else None
     code = sub_lines[line_no]["code"] if line_no else details.get("code") or cand_code.get(ln)
     fields = _Missing(details)
     fields.setdefault("code", code or "the service")
@@ -196,24 +190,29 @@ def outcome_of(findings: list[dict]) -> str:
     return "allow"
 
 
-def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol]) -> dict:
+def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Symbol | int]) -> dict:
+    """The result of an encounter from its answer atoms (Symbols, or their handles: solver/symbols.py)."""
+    return result_of_terms(pol, enc, ef, [term(a if isinstance(a, int) else handle(a)) for a in atoms])
+
+
+def result_of_terms(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[Term]) -> dict:
     applies = pol.in_force(enc.payer, enc.date_of_service)
     violations: set[tuple] = set()
     details: dict[tuple, dict] = defaultdict(dict)
-    evidence: dict[tuple, list[Symbol]] = defaultdict(list)
+    evidence: dict[tuple, list[Term]] = defaultdict(list)
     values: dict[tuple, dict[str, set]] = defaultdict(dict)
     line_atoms = []
     alternatives = []
     for s in atoms:
         n = s.name
-        args = s.arguments
+        args = s.args
         if n.startswith("line"):
             line_atoms.append((n, args))
             continue
         if n == "alternative":
-            alternatives.append((args[1], _py(args[2]), _py(args[3])))
+            alternatives.append((args[1], args[2].py, args[3].py))
             continue
-        key = (args[1].name, args[2].number, args[3])
+        key = (args[1].name, args[2].value, args[3])
         if n == "violation":
             violations.add(key)
         elif n == "evidence":
@@ -221,7 +220,7 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         elif n == "detail":
             values[key].setdefault(args[4].name, set()).add(args[5])
     for key, by_name in values.items():  # a field with several values lists them by their text (README: output)
-        details[key] = {name: _py(vals.pop()) if len(vals) == 1 else ", ".join(sorted({str(_py(v)) for v in vals}))
+        details[key] = {name: vals.pop().py if len(vals) == 1 else ", ".join(sorted({str(v.py) for v in vals}))
                         for name, vals in by_name.items()}
     claim = _claim_lines(line_atoms, enc, ef)
     submitted = enc.claim is not None
@@ -230,7 +229,7 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
     cand_rule_ids = {k for (x, k, _ln) in violations if x == "cand"}
     sub_rule_ids = {k for (x, k, _ln) in violations if x == "sub"}
     findings = []
-    for x, k, ln in sorted(violations, key=lambda v: (v[0] != "enc", v[0], v[1], str(v[2]))):
+    for x, k, ln in sorted(violations, key=lambda v: (v[0] != "enc", v[0], v[1], v[2].text)):
         if submitted and x in ("cand", "omit") and k in sub_rule_ids:
             continue  # reported on the submitted line already
         findings.append(_finding(pol, enc, ef, x, k, ln, details.get((x, k, ln), {}), evidence.get((x, k, ln), []),
@@ -248,6 +247,15 @@ def build_result(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: list[
         "claim": [_public_line(x) for x in claim],
         "alternatives": _alternatives(claim, alternatives),
         "findings": findings,
-        "policy": {"payer": enc.payer, "rules": sorted({i.id for i in applies}), "versions": sorted({i.version for i in applies}),
-                   "version": pol.version_hash(applies)},
+        "policy": _policy(pol, enc.payer, applies),
     }
+
+
+def _policy(pol: Policies, payer: str, applies: list[RuleInstance]) -> dict:
+    """The rules and versions that decided a result (worked out once per list of rules in force; a fresh copy)."""
+    cache = pol.__dict__.setdefault("_policy_of_rules", {})
+    got = cache.get(id(applies))
+    if got is None or got[0] is not applies:
+        got = cache[id(applies)] = (applies, sorted({i.id for i in applies}), sorted({i.version for i in applies}),
+                                    pol.version_hash(applies))
+    return {"payer": payer, "rules": list(got[1]), "versions": list(got[2]), "version": got[3]}

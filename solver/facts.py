@@ -11,6 +11,7 @@ from clingo import Function, Infimum, Number, String, Supremum, Symbol
 from solver.dates import day_number
 from solver.encounter import MAX_POINTERS, Encounter, Evaluation, OtherProcedure
 from solver.policy import Policies, RuleInstance
+from solver.symbols import builder, handle
 from solver.thresholds import Thresholds, thresholds
 
 SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
@@ -18,6 +19,12 @@ SLOT_GROUPS = {"tpi": "tpi", "dry_needling": "dry_needling", "em": "evaluation"}
 
 _string = lru_cache(maxsize=8192)(String)
 _number = lru_cache(maxsize=4096)(Number)
+_constant = lru_cache(maxsize=64)(Function)  # tpi, dry_needling, em
+
+
+@lru_cache(maxsize=1024)
+def _numbered(name: str, n: int) -> Symbol:  # proc(I), extra(L)
+    return Function(name, [Number(n)])
 
 
 def _sym(a) -> Symbol:
@@ -96,6 +103,35 @@ class TableFacts:
         out += [sym for c1, c2, sym in self.ptp if c1 in codes and c2 in codes]
         return out
 
+    def handles_for_codes(self, codes: set[str]) -> tuple[list[int], set[tuple[str, int]]]:
+        """for_codes as symbol handles (the same facts in the same order), with their signatures."""
+        idx = self.__dict__.get("_handles")
+        if idx is None:
+            by_c1: dict[str, list] = {}
+            for n, (c1, c2, sym) in enumerate(self.ptp):
+                by_c1.setdefault(c1, []).append((n, c2, handle(sym), signature_of(sym)))
+            idx = self.__dict__["_handles"] = (handles_of(self.groups), {c: handles_of(v) for c, v in self.by_code.items()}, by_c1)
+        groups, by_code, by_c1 = idx
+        out, sigs = list(groups[0]), set(groups[1])
+        for c in sorted(codes):
+            got = by_code.get(c)
+            if got:
+                out += got[0]
+                sigs |= got[1]
+        rows = sorted(row for c1 in codes for row in by_c1.get(c1, ()) if row[1] in codes)
+        out += [rep for _, _, rep, _ in rows]
+        sigs.update(sig for _, _, _, sig in rows)
+        return out, sigs
+
+
+def signature_of(sym: Symbol) -> tuple[str, int]:
+    return (sym.name, len(sym.arguments))
+
+
+def handles_of(syms: list[Symbol]) -> tuple[list[int], set[tuple[str, int]]]:
+    """The handles of symbols and their signatures."""
+    return [handle(s) for s in syms], set(map(signature_of, syms))
+
 
 def table_facts(pol: Policies) -> TableFacts:
     t = pol.tables
@@ -134,14 +170,33 @@ def encounter_codes(pol: Policies, enc: Encounter) -> set[str]:
 
 @dataclass
 class EncounterFacts:
-    """The facts of one encounter, and what Python needs to read the answer back."""
+    """The facts of one encounter, and what Python needs to read the answer back.
+
+    The engine adds the facts by their handles (`reps`, solver/symbols.py); `symbols` is the same list as
+    clingo Symbols (or, with encounter_facts(raw=True), as (name, args) tuples). Once `symbols` is read it is
+    the list of record: a change to it (an appended fact) is what `reps` gives from then on."""
 
     key: int
-    symbols: list[Symbol] = field(default_factory=list)
     slot_of_line: dict[int, Symbol] = field(default_factory=dict)
     injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
     unknown_muscles: list[str] = field(default_factory=list)
     signatures: set[tuple[str, int]] = field(default_factory=set)  # (name, arity) of the facts, for the engine
+    _reps: list[int] = field(default_factory=list, repr=False)
+    _symbols: list | None = field(default=None, repr=False)
+
+    @property
+    def symbols(self) -> list:
+        if self._symbols is None:
+            self._symbols = [Symbol(r) for r in self._reps]
+        return self._symbols
+
+    @symbols.setter
+    def symbols(self, value: list) -> None:
+        self._symbols = value
+
+    @property
+    def reps(self) -> list[int]:
+        return self._reps if self._symbols is None else [handle(s) for s in self._symbols]
 
 
 def _substance_classes(pol: Policies, substance: str | None) -> list[str]:
@@ -157,21 +212,42 @@ def _classes(terms: tuple, substance: str) -> list[str]:
     return found or ["other"]
 
 
+_MEMO: dict[int, dict] = {}  # encounter key -> {(name, args): (handle, signature)}: a fact is made once a process
+_MEMO_LIMIT = 100_000  # facts kept (about 20 MB); then the memo starts again
+
+
+def _memo(key: int) -> dict:
+    memo = _MEMO.get(key)
+    if memo is None or len(memo) > _MEMO_LIMIT // 100:
+        if sum(map(len, _MEMO.values())) > _MEMO_LIMIT:
+            _MEMO.clear()
+        memo = _MEMO.setdefault(key, {})
+    return memo
+
+
 def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) -> EncounterFacts:
     """The facts of one encounter, keyed by the integer `key` (so many encounters can share a grounding).
     raw: as (name, args) tuples of Python values and slot symbols, without the key (solver.resident)."""
     ef = EncounterFacts(key)
-    E = Number(key)
-    add, signature = ef.symbols.append, ef.signatures.add
+    signature = ef.signatures.add
 
     if raw:
+        ef.symbols = []
+        add = ef.symbols.append
+
         def f(name, *args):
             add((name, args))
             signature((name, len(args) + 1))
-    else:
+    else:  # args are ints, strs and Symbols (the memo takes 2 and 2.0 for one value)
+        bld = builder()
+        E, memo, made = bld.number(key), _memo(key), []
+        get, add, function, value = memo.get, made.append, bld.function, bld.value
+
         def f(name, *args):
-            add(Function(name, [E, *map(_sym, args)]))
-            signature((name, len(args) + 1))
+            got = get((name, args))
+            if got is None:
+                got = memo[(name, args)] = (function(name, [E, *map(value, args)]), (name, len(args) + 1))
+            add(got)
 
     dos = enc.date_of_service
     if not enc.procedure_note and enc.claim:
@@ -193,6 +269,9 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     _ptp_facts(f, pol, enc)
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
+    if not raw:
+        ef._reps = [rep for rep, _ in made]
+        ef.signatures.update(sig for _, sig in made)
     return ef
 
 
@@ -223,8 +302,8 @@ def _claimed_injection_slots(f, pol: Policies, enc: Encounter) -> set[str]:
         for s in ("tpi", "dry_needling"):
             if line.code in pol.tables.code_groups.get(SLOT_GROUPS[s], []) and s not in slots:
                 slots.add(s)
-                f("slot", Function(s))
-                f("slot_code", Function(s), line.code)
+                f("slot", _constant(s))
+                f("slot_code", _constant(s), line.code)
     return slots
 
 
@@ -236,7 +315,7 @@ def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> se
         classes = _substance_classes(pol, inj.substance)
         slot = "dry_needling" if classes == ["needle_only"] else "tpi"
         slots.add(slot)
-        f("injection_slot", i, Function(slot))
+        f("injection_slot", i, _constant(slot))
         m = pol.vocabulary.match(inj.muscle)
         if m.muscle:
             side = inj.side or ("unspecified" if m.paired else "midline")
@@ -257,7 +336,7 @@ def _injection_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts) -> se
         if inj.guidance != "none":
             f("injection_guidance", i, inj.guidance)
     for s in sorted(slots):
-        f("slot", Function(s))
+        f("slot", _constant(s))
     return slots
 
 
@@ -265,7 +344,7 @@ def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
     """The E/M and the other procedures of the day: one slot each, with its documented code and units."""
     procs: list[tuple[Symbol, str]] = []
     if enc.evaluation:
-        em = Function("em")
+        em = _constant("em")
         f("slot", em)
         f("slot_code", em, enc.evaluation.code)
         f("slot_units", em, 1)
@@ -275,7 +354,7 @@ def _service_facts(f, enc: Encounter) -> list[tuple[Symbol, str]]:
         if enc.evaluation.new_patient:
             f("evaluation_new_patient")
     for i, p in enumerate(enc.other_procedures, start=1):
-        s = Function("proc", [Number(i)])
+        s = _numbered("proc", i)
         f("slot", s)
         f("slot_code", s, p.code)
         f("slot_units", s, p.units)
@@ -417,14 +496,14 @@ def _claim_facts(f, pol: Policies, enc: Encounter, ef: EncounterFacts, slots: se
         slot = None
         if injection_slots and (line.code in groups.get("tpi", []) or line.code in groups.get("dry_needling", [])):
             same = [s for s in injection_slots if line.code in groups.get(SLOT_GROUPS[s], [])]
-            slot = Function((same or injection_slots)[0])
+            slot = _constant((same or injection_slots)[0])
         else:
             matches = [s for s, c in procs if c == line.code]
             free = [s for s in matches if s not in used]
             if free or matches:
                 slot = (free or matches)[0]
         if slot is None:
-            slot = Function("extra", [Number(n)])
+            slot = _numbered("extra", n)
             f("slot", slot)
             f("slot_code", slot, line.code)
             f("slot_units", slot, line.units)

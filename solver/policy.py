@@ -7,6 +7,7 @@ a date for a payer.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -104,8 +105,23 @@ class Policies:
         key = (payer, on)
         cached = self._in_force.get(key)
         if cached is None:
-            cached = self._in_force[key] = [i for i in self.instances if i.payer == payer and i.in_force(on)]
+            cached = self._in_force[key] = self._in_force_span(payer, on)
         return cached
+
+    def _in_force_span(self, payer: str, on: dt.date) -> list[RuleInstance]:
+        """The instances in force on a date, shared by every date between two of the payer's start or end dates."""
+        spans = self.__dict__.setdefault("_spans", {})
+        got = spans.get(payer)
+        if got is None or got[0] != len(self.instances):
+            mine = [i for i in self.instances if i.payer == payer]
+            days = sorted({i.start for i in mine if i.start} | {i.end + dt.timedelta(days=1) for i in mine if i.end})
+            got = spans[payer] = (len(self.instances), mine, days, {})
+        _, mine, days, by_span = got
+        span = bisect.bisect_right(days, on)
+        found = by_span.get(span)
+        if found is None:
+            found = by_span[span] = [i for i in mine if i.in_force(on)]
+        return found
 
     def in_force_set(self, payer: str, on: dt.date) -> int:
         """A small integer naming the set of rule instances in force (shared by encounters with the same set)."""
