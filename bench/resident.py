@@ -1,7 +1,8 @@
 """The resident engine beside today's engine, in the same run (a script, not a test; time on a shared machine
 is noisy: read the ratios).
 
-    python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 300]
+    python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 220]
+    python bench/resident.py --only-memory --memory 100000 --seed 1000   # a worker's life: RSS every 10,000
 
 - warm single check: the shipped cases, each answered once first, then --reps rounds over all of them;
   p50 / p99 of the resident engine and of solver.engine.Engine on the same encounters.
@@ -30,6 +31,7 @@ from solver.encounter import Encounter  # noqa: E402
 from solver.engine import Engine  # noqa: E402
 from solver.explain import build_result  # noqa: E402
 from solver.resident import ResidentEngine  # noqa: E402
+from solver.resident.cache import DEFAULT_CAP_MB  # noqa: E402
 from solver.resident.shape import decode_atoms, encode  # noqa: E402
 
 
@@ -95,35 +97,67 @@ def breakdown(res: ResidentEngine, cases: list[Encounter], reps: int) -> dict:
     return {k: round(statistics.median(v) * 1000, 3) for k, v in steps.items()}
 
 
-def memory(n: int, cap_mb: int) -> dict:
-    """RSS of a process holding one ResidentEngine over n varied encounters (a service worker's life)."""
+def memory(n: int, cap_mb: int, every: int = 500, seed: int = 7, chunk: int = 1000) -> dict:
+    """RSS of a process holding one ResidentEngine over n varied encounters answered one by one (a service
+    worker's life). The encounters are drawn in chunks of `chunk` (seed, seed+1, ...: new seeds, and no list
+    of n encounters held in memory); the resident set is read every `every` encounters."""
+    import gc
     eng = ResidentEngine(cap_mb=cap_mb)
-    raws = varied_encounters(n, seed=7)
     start = rss_mb()
     marks, t0 = {}, time.perf_counter()
-    for i, raw in enumerate(raws, start=1):
-        eng.check(Encounter.model_validate(raw))
-        if len(eng.cache) in (25, 50, eng.cache.max_programs) and len(eng.cache) not in marks:
-            marks[len(eng.cache)] = rss_mb()
-        if i % 500 == 0:
-            marks[f"after_{i}"] = rss_mb()
+    peak = start
+    i = 0
+    for c in range(0, n, chunk):
+        raws = varied_encounters(min(chunk, n - c), seed=seed + c // chunk)
+        for raw in raws:
+            i += 1
+            eng.check(Encounter.model_validate(raw))
+            if len(eng.cache) in (25, 50, eng.cache.max_programs) and len(eng.cache) not in marks:
+                marks[len(eng.cache)] = rss_mb()
+            if i % every == 0:
+                marks[f"after_{i}"] = rss_mb()
+            if i % 1000 == 0:  # progress on stderr (a long run can be read while it runs)
+                now = rss_mb()
+                peak = max(peak, now)
+                print(json.dumps({"after": i, "rss_mb": round(now), "seconds": round(time.perf_counter() - t0),
+                                      "programs": len(eng.cache), "evictions": eng.cache.evictions}),
+                          file=sys.stderr, flush=True)
+        del raws
+        gc.collect()
     full = eng.cache.max_programs
     per = (marks[full] - marks[25]) / (full - 25) if full in marks and 25 in marks and full > 25 else None
     return {"encounters": n, "seconds": round(time.perf_counter() - t0, 1), "rss_after_load_mb": round(start),
-            "rss_end_mb": round(rss_mb()), "rss_marks_mb": {str(k): round(v) for k, v in marks.items()},
+            "rss_end_mb": round(rss_mb()), "rss_peak_sampled_mb": round(peak),
+            "rss_marks_mb": {str(k): round(v) for k, v in marks.items()},
             "mb_per_program": round(per, 2) if per else None, **eng.stats()}
 
 
+def memory_child(n: int, cap_mb: int, every: int, seed: int) -> dict:
+    """memory() in a process of its own (one worker's engine and nothing else); its progress on stderr."""
+    child = subprocess.run([sys.executable, __file__, "--memory-only", str(n), str(cap_mb), str(every), str(seed)],
+                           stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(child.stdout)
+
+
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--memory-only":
-        print(json.dumps(memory(int(sys.argv[2]), int(sys.argv[4]) if len(sys.argv) > 4 else 300)))
+    if len(sys.argv) > 2 and sys.argv[1] == "--memory-only":  # the child: --memory-only N CAP EVERY SEED
+        n, cap, every, seed = (int(x) for x in sys.argv[2:6])
+        print(json.dumps(memory(n, cap, every, seed)))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--new", type=int, default=100)
-    ap.add_argument("--memory", type=int, default=3000)
-    ap.add_argument("--cap-mb", type=int, default=300)
+    ap.add_argument("--memory", type=int, default=3000, help="varied encounters for the memory figure (0: skip)")
+    ap.add_argument("--cap-mb", type=int, default=DEFAULT_CAP_MB)
+    ap.add_argument("--every", type=int, default=0, help="read the resident set every N encounters (default: 500, "
+                                                          "10,000 from 20,000 encounters)")
+    ap.add_argument("--seed", type=int, default=7, help="first seed of the varied encounters (one seed per 1,000)")
+    ap.add_argument("--only-memory", action="store_true", help="the memory figure alone")
     args = ap.parse_args()
+    every = args.every or (10000 if args.memory >= 20000 else 500)
+    if args.only_memory:
+        print(json.dumps(memory_child(args.memory, args.cap_mb, every, args.seed), indent=1))
+        return
     ref = Engine()
     res = ResidentEngine(reference=ref, cap_mb=args.cap_mb)
     cases = shipped_cases(ref.policies)
@@ -164,9 +198,8 @@ def main() -> None:
                       "engine_p50_ms": pct(w_ref, 50), "variants": len(whatif)}
 
     # memory: in a process of its own (one worker's engine and nothing else), over varied encounters
-    child = subprocess.run([sys.executable, __file__, "--memory-only", str(args.memory), "--cap-mb", str(args.cap_mb)],
-                           capture_output=True, text=True, check=True)
-    out["memory"] = json.loads(child.stdout)
+    if args.memory:
+        out["memory"] = memory_child(args.memory, args.cap_mb, every, args.seed)
     for k in ("warm", "new_shape", "what_if"):
         d = out[k]
         d["ratio_p50"] = round(d["engine_p50_ms"] / d["resident_p50_ms"], 1)
