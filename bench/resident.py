@@ -120,8 +120,8 @@ def memory(n: int, cap_mb: int, every: int = 500, seed: int = 7, chunk: int = 10
                 now = rss_mb()
                 peak = max(peak, now)
                 print(json.dumps({"after": i, "rss_mb": round(now), "seconds": round(time.perf_counter() - t0),
-                                      "programs": len(eng.cache), "evictions": eng.cache.evictions}),
-                          file=sys.stderr, flush=True)
+                                  "programs": len(eng.cache), "evictions": eng.cache.evictions}),
+                      file=sys.stderr, flush=True)
         del raws
         gc.collect()
     full = eng.cache.max_programs
