@@ -1,5 +1,13 @@
-"""What if: the baseline and each variant of an encounter answered in one batch (one grounding), and what
-changed in each: the outcome, the claim, and the findings added and removed (by rule id and line)."""
+"""What if: the baseline and each variant of an encounter answered, and what changed in each: the outcome, the
+claim, and the findings added and removed (by rule id and line).
+
+The answers come from a resident engine (solver.resident.ResidentEngine.check_variants): the variants that keep
+the baseline's shape (documentation, a muscle, a diagnosis, a side: most what-ifs) are an assignment of
+externals and a re-solve of one program built for that shape; a variant of a new shape (another payer or date
+of service, an injection past the bucket, another code) is answered with the others of new shapes by today's
+engine in one batch. Given a solver.engine.Engine (the command line, the Python API), a resident engine is
+made over it for the call; given a ResidentEngine (a service worker's), its programs stay warm from one
+request to the next. The answers are byte for byte the batch's (tests/test_whatif_resident.py)."""
 from __future__ import annotations
 
 from solver.encounter import Encounter
@@ -46,13 +54,30 @@ def unknown_payers(engine, enc: Encounter, variants: list[Variant]) -> list[Prob
     return out
 
 
-def whatif(engine, enc: Encounter, variants: list[Variant]) -> dict:
+def resident_engine(engine):
+    """The engine's resident engine: itself when it is one, else one made over it for this call (no folder watch:
+    it lives as long as the call)."""
+    from solver.resident import ResidentEngine
+    if isinstance(engine, ResidentEngine):
+        return engine
+    return ResidentEngine(policies_dir=engine.policies_dir, kb_dir=engine.kb_dir, reference=engine, watch=False)
+
+
+def answers(engine, encounters: list[Encounter], resident: bool = True) -> list[dict]:
+    """The results of the baseline and its variants: by shape programs where they are shared (resident), else
+    (resident=False, today's way) all in one Engine.check_many."""
+    if not resident:
+        return getattr(engine, "reference", engine).check_many(encounters)
+    return resident_engine(engine).check_variants(encounters)
+
+
+def whatif(engine, enc: Encounter, variants: list[Variant], resident: bool = True) -> dict:
     """{"encounter", "baseline": {"outcome", "claim"}, "variants": [{"label", "changes", "outcome", "claim",
-    "findings_added", "findings_removed"}]}: all answered by one Engine.check_many (one grounding)."""
+    "findings_added", "findings_removed"}]}: answered by answers() (resident programs where shapes are shared)."""
     problems = unknown_payers(engine, enc, variants)
     if problems:
         raise InputError(problems)
-    results = engine.check_many([enc] + [v.encounter for v in variants])
+    results = answers(engine, [enc] + [v.encounter for v in variants], resident)
     base = results[0]
     if base.get("outcome") == "error":
         raise InputError([Problem("(encounter)", e["field"], e["message"]) for e in base["errors"]])

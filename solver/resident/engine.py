@@ -42,14 +42,16 @@ from solver.resident.watch import FolderWatch
 
 class ResidentEngine:
     def __init__(self, policies_dir: Path = POLICIES_DIR, kb_dir: Path = KB_DIR, cap_mb: int = DEFAULT_CAP_MB,
-                 reference: Engine | None = None):
+                 reference: Engine | None = None, watch: bool = True):
         self.policies_dir, self.kb_dir = Path(policies_dir), Path(kb_dir)
         self.cache = ProgramCache(cap_mb)
         self.fallbacks = self.rebuilds = self.resident = 0
         self.build_seconds = 0.0
         self.fallback_reasons: Counter = Counter()  # no shape | outside the domain | failure
         self._lock = threading.Lock()  # a Control answers one query at a time: threads of one process take turns
-        self._watch = FolderWatch(self.policies_dir, self.kb_dir)  # before loading: a change while loading counts
+        # before loading: a change while loading counts. watch=False: an engine for one call (a command's what-if)
+        # over a reference engine already loaded, which does not watch the folders either
+        self._watch = FolderWatch(self.policies_dir, self.kb_dir) if watch else None
         self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
 
     # --- the reference engine's public surface ----------------------------------------------------
@@ -77,7 +79,12 @@ class ResidentEngine:
             self._fresh()
             if enc.payer not in self.reference.policies.payers:
                 return self.reference.check(enc)  # raises InputError, as the reference does
-            got = self._resident(enc)
+        return self._check_coded(enc, None)
+
+    def _check_coded(self, enc: Encounter, coded) -> dict:
+        """The answer from the shape's program (coded: the encounter encoded already, or None), else the reference's."""
+        with self._lock:
+            got = self._resident(enc, coded)
         if got is None:
             self.fallbacks += 1
             return self.reference.check(enc)
@@ -92,6 +99,27 @@ class ResidentEngine:
         with self._lock:
             self._fresh()
         return self.reference.check_many(encounters)
+
+    def check_variants(self, encounters: list[Encounter], min_shared: int = 2) -> list[dict]:
+        """Encounters that are mostly variants of one (what-if): each one whose shape has a program already, or is
+        shared by at least `min_shared` of them, by a resident program (built once, then an assignment and a
+        re-solve each); the others (a variant of a new shape: another payer or date, an injection past the
+        bucket, another code) by the reference engine in one batch. The answers are the reference engine's."""
+        with self._lock:
+            self._fresh()
+            ref = self.reference
+            coded = [self._encode(enc) for enc in encounters]
+            count = Counter(c.shape for c in coded if c is not None)
+            programs = self.cache._programs
+            here = [i for i, c in enumerate(coded) if c is not None and (count[c.shape] >= min_shared or c.shape in programs)]
+        out: list[dict | None] = [None] * len(encounters)
+        for i in here:
+            out[i] = self._check_coded(encounters[i], coded[i])
+        rest = [i for i in range(len(encounters)) if out[i] is None]
+        if rest:
+            for i, result in zip(rest, ref.check_many([encounters[i] for i in rest])):
+                out[i] = result
+        return out  # type: ignore[return-value]
 
     def solve_assuming(self, enc: Encounter, changes: dict) -> dict:
         """What-if: the encounter with `changes` (contract fields, merged one level deep into documentation and
@@ -112,15 +140,24 @@ class ResidentEngine:
     # --- inside --------------------------------------------------------------------------------
     def _fresh(self) -> None:
         """Policies or knowledge base changed on disk: load them again and drop every program."""
-        if self._watch.changed():
+        if self._watch is not None and self._watch.changed():
             self.cache.clear()
             self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
             self.rebuilds += 1
 
-    def _resident(self, enc: Encounter) -> dict | None:
+    def _encode(self, enc: Encounter):
+        """The encounter encoded for a program, or None (an unknown payer, no shape, a failure: the reference answers)."""
+        try:
+            if enc.payer not in self.reference.policies.payers:
+                return None
+            return encode(self.reference.policies, enc)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _resident(self, enc: Encounter, coded=None) -> dict | None:
         ref = self.reference
         try:
-            coded = encode(ref.policies, enc)
+            coded = coded or encode(ref.policies, enc)
             if coded is None:
                 self.fallback_reasons["no shape"] += 1
                 return None

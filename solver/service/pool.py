@@ -45,8 +45,9 @@ def ping() -> int:
 
 def call_with_engine(func, args: tuple):
     """An exploration (what-if, compare, explain): func(engine, *args) in a worker, with that worker's reference
-    engine (the explorations build their own programs with Engine.control and answer their variants in batches)."""
-    return func(getattr(_ENGINE, "reference", _ENGINE), *args)
+    engine (the explorations build their own programs with Engine.control and answer their variants in batches),
+    or its resident engine itself for a func marked `resident = True` (what-if: its programs stay warm)."""
+    return func(_ENGINE if getattr(func, "resident", False) else getattr(_ENGINE, "reference", _ENGINE), *args)
 
 
 def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
