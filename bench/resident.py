@@ -132,6 +132,76 @@ def memory(n: int, cap_mb: int, every: int = 500, seed: int = 7, chunk: int = 10
             "mb_per_program": round(per, 2) if per else None, **eng.stats()}
 
 
+def whatif_figures(ref: Engine, cases: list[Encounter]) -> dict:
+    """`payerkb whatif` on every shipped case with its variants (tests/resident_corpus.py whatif_sets: documentation
+    flags, a muscle, a side, a diagnosis, another payer, another date), in the same run: today's (one batch of the
+    baseline and its variants), the resident path of the command line (a ResidentEngine made for the call: the
+    baseline's program built, then re-solved) and of a service worker (its programs warm from an earlier request);
+    milliseconds a variant (the baseline's time shared among its variants). And compare's rows (the encounter for
+    every payer: a rule set, so a program, each): one batch, or one resident check a row (cold, then warm)."""
+    from resident_corpus import whatif_sets
+    from solver.errors import InputError
+    from solver.explore.common_claim import as_context
+    from solver.explore.patching import parse_set, variants as make_variants
+    from solver.explore.whatif import whatif
+    payers = sorted(ref.policies.payers)
+    jobs = []
+    for enc in cases:
+        found = []
+        for s in whatif_sets(enc, payers):
+            try:
+                found += make_variants(enc, [parse_set(s)])
+            except InputError:
+                continue
+        jobs.append((enc, found))
+    warm = ResidentEngine(reference=ref, watch=False)
+    for enc, found in jobs:  # the service worker answered these encounters once before
+        whatif(warm, enc, found)
+    times = {"today": [], "cli_resident": [], "service_warm": []}
+    same = True
+    n_var = 0
+    for enc, found in jobs:
+        t0 = time.perf_counter()
+        a = whatif(ref, enc, found, resident=False)
+        t1 = time.perf_counter()
+        b = whatif(ref, enc, found)  # a resident engine for the call, as the command line
+        t2 = time.perf_counter()
+        c = whatif(warm, enc, found)
+        t3 = time.perf_counter()
+        same &= json.dumps(a) == json.dumps(b) == json.dumps(c)
+        for k, t in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
+            times[k].append(t / len(found))
+        n_var += len(found)
+    out = {"cases": len(jobs), "variants": n_var, "identical": same}
+    for k, v in times.items():
+        out[f"{k}_ms_per_variant_p50"] = round(statistics.median(v) * 1000, 2)
+        out[f"{k}_s_total"] = round(sum(t * len(f) for t, (_e, f) in zip(v, jobs)), 2)
+    rows_batch, rows_cold, rows_warm = [], [], []
+    warm_rows = ResidentEngine(reference=ref, watch=False)
+    for enc in cases[::4]:
+        rows = [as_context(enc, p, enc.date_of_service) for p in payers]
+        cold = ResidentEngine(reference=ref, watch=False)
+        for r in rows:
+            warm_rows.check(r)
+        t0 = time.perf_counter()
+        ref.check_many(rows)
+        t1 = time.perf_counter()
+        for r in rows:
+            cold.check(r)
+        t2 = time.perf_counter()
+        for r in rows:
+            warm_rows.check(r)
+        t3 = time.perf_counter()
+        rows_batch.append((t1 - t0) / len(rows))
+        rows_cold.append((t2 - t1) / len(rows))
+        rows_warm.append((t3 - t2) / len(rows))
+    out["compare_rows"] = {"encounters": len(rows_batch), "rows_each": len(payers),
+                           "batch_ms_per_row_p50": round(statistics.median(rows_batch) * 1000, 2),
+                           "resident_cold_ms_per_row_p50": round(statistics.median(rows_cold) * 1000, 2),
+                           "resident_warm_ms_per_row_p50": round(statistics.median(rows_warm) * 1000, 2)}
+    return out
+
+
 def memory_child(n: int, cap_mb: int, every: int, seed: int) -> dict:
     """memory() in a process of its own (one worker's engine and nothing else); its progress on stderr."""
     child = subprocess.run([sys.executable, __file__, "--memory-only", str(n), str(cap_mb), str(every), str(seed)],
@@ -153,7 +223,12 @@ def main() -> None:
                                                           "10,000 from 20,000 encounters)")
     ap.add_argument("--seed", type=int, default=7, help="first seed of the varied encounters (one seed per 1,000)")
     ap.add_argument("--only-memory", action="store_true", help="the memory figure alone")
+    ap.add_argument("--only-whatif", action="store_true", help="the what-if and compare figures alone")
     args = ap.parse_args()
+    if args.only_whatif:
+        ref = Engine()
+        print(json.dumps(whatif_figures(ref, shipped_cases(ref.policies)), indent=1))
+        return
     every = args.every or (10000 if args.memory >= 20000 else 500)
     if args.only_memory:
         print(json.dumps(memory_child(args.memory, args.cap_mb, every, args.seed), indent=1))
@@ -198,6 +273,7 @@ def main() -> None:
                       "engine_p50_ms": pct(w_ref, 50), "variants": len(whatif)}
 
     # memory: in a process of its own (one worker's engine and nothing else), over varied encounters
+    out["whatif_command"] = whatif_figures(ref, cases)
     if args.memory:
         out["memory"] = memory_child(args.memory, args.cap_mb, every, args.seed)
     for k in ("warm", "new_shape", "what_if"):
