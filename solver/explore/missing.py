@@ -136,23 +136,20 @@ class _OverlaySpace:
 
 
 class _ResidentSpace:
-    """The search on the shape's resident search program, the facts that may be assumed left free
-    (solver/resident/search.py); the sets found are checked by the resident engine's check programs."""
+    """The search on the shape's resident search program, the facts that may be assumed left free externals
+    (ResidentEngine.solve_assuming, solver/resident/search.py); the sets found are checked on its check programs."""
 
     @classmethod
     def make(cls, engine, enc: Encounter, changes):
+        """The space, with the search for allow done; None when a change leaves the shape (the overlay answers)."""
         from solver.explore.whatif import resident_engine
-        from solver.resident import search
         res = resident_engine(engine)
         kept, skipped, _diffs = overlay.select(engine, enc, changes)
-        p = search.plan(res.policies, enc, kept)
-        if p is None:
+        first = res.solve_assuming(enc, assumable=kept, goal="allow", limit=MAX_ALTERNATIVES)
+        if first is None:
             return None
         self = cls()
-        self.res, self.enc, self.plan, self.changes, self.skipped = res, enc, p, kept, skipped
-        self.prog = search.search_program(res, p.coded.shape)
-        if not search.fits(self.prog, p):
-            return None
+        self.res, self.enc, self.changes, self.skipped, self.found = res, enc, kept, skipped, {"allow": first}
         return self
 
     def baseline(self) -> dict:
@@ -164,9 +161,9 @@ class _ResidentSpace:
         return [(chs, v, r) for (chs, v), r in zip(variants, results)]
 
     def find(self, goal: str, limit: int) -> tuple[list[frozenset[int]], bool]:
-        from solver.resident import search
-        got = search.cheapest(self.prog, self.plan, goal, limit)
-        return got.sets, got.truncated
+        got = self.found.pop(goal, None) or self.res.solve_assuming(self.enc, assumable=self.changes, goal=goal, limit=limit)
+        index = {id(c): n for n, c in enumerate(self.changes)}
+        return [frozenset(index[id(c)] for c in s) for s in got["sets"]], got["truncated"]
 
 
 def _search(space, goal: str, baseline: dict, reached, notes: list[str]) -> list[dict]:

@@ -5,6 +5,8 @@
     result = engine.check(enc)                # an Encounter -> the result dict, identical to solver.engine.Engine's
     results = engine.check_many(encs)         # several: the reference engine's batch (one grounding for all)
     result = engine.solve_assuming(enc, {"documentation": {"abn_on_file": True}})   # what-if: a variant re-solved
+    found = engine.solve_assuming(enc, assumable=changes, goal="allow")  # the cheapest sets of facts to assume
+    results = engine.check_variants([enc, *variants])  # what-if: variants of one shape on one program
     engine.stats()                            # cache hits, misses, programs, fallbacks, rebuilds
 
 How: an encounter's shape (solver.resident.shape) names a program (solver.resident.program) kept in a bounded
@@ -121,16 +123,42 @@ class ResidentEngine:
                 out[i] = result
         return out  # type: ignore[return-value]
 
-    def solve_assuming(self, enc: Encounter, changes: dict) -> dict:
-        """What-if: the encounter with `changes` (contract fields, merged one level deep into documentation and
-        evaluation) answered again; a variant of the same shape is an assignment of externals and a re-solve."""
+    def solve_assuming(self, enc: Encounter, changes: dict | None = None, *, assumable: list | None = None,
+                       goal: str = "allow", limit: int = 12):
+        """What-if, or what may be assumed.
+
+        changes (contract fields, merged one level deep into documentation and evaluation): the encounter so
+        changed, answered again (a variant of the same shape is an assignment of externals and a re-solve).
+
+        assumable (solver.explore.assumable.Change, e.g. from assumable(...) of policies/assumable.yaml): the
+        cheapest sets of them whose facts make the outcome `goal` (allow or modify), found by the solver on the
+        shape's search program with those facts left free externals, each change with its cost
+        (solver/resident/search.py): {"sets": [[Change, ...], ...], "cost": n | None (out of reach),
+        "truncated": bool (more than `limit` sets of that cost)}; None when a change leaves the shape."""
+        if assumable is not None:
+            return self._cheapest(enc, list(assumable), goal, limit)
         data = enc.model_dump(mode="python")
-        for key, value in changes.items():
+        for key, value in (changes or {}).items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
         return self.check(Encounter.model_validate(data))
+
+    def _cheapest(self, enc: Encounter, changes: list, goal: str, limit: int) -> dict | None:
+        from solver.resident import search
+        with self._lock:
+            self._fresh()
+            if enc.payer not in self.reference.policies.payers:
+                return None
+            p = search.plan(self.reference.policies, enc, changes)
+            if p is None:
+                return None
+            prog = search.search_program(self, p.coded.shape)
+            if not search.fits(prog, p):
+                return None
+            got = search.cheapest(prog, p, goal, limit)
+        return {"sets": [[changes[a] for a in sorted(s)] for s in got.sets], "cost": got.cost, "truncated": got.truncated}
 
     def stats(self) -> dict:
         return {**self.cache.stats(), "resident": self.resident, "fallbacks": self.fallbacks,
