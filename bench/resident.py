@@ -154,23 +154,28 @@ def whatif_figures(ref: Engine, cases: list[Encounter]) -> dict:
             except InputError:
                 continue
         jobs.append((enc, found))
-    warm = ResidentEngine(reference=ref, watch=False)
-    for enc, found in jobs:  # the service worker answered these encounters once before
-        whatif(warm, enc, found)
-    times = {"today": [], "cli_resident": [], "service_warm": []}
+    # strategies: today's batch; the command line's (a resident engine for the call: programs only for a shape
+    # shared by 8); a service worker (programs for shapes shared by 2, or by 1: every shape), its first request
+    # on a shape and a later one (the programs warm)
+    strategies = {"today": (None, None), "cli": (None, None), "cli_shared_2": (None, 2),
+                  "service_2": (ResidentEngine(reference=ref, watch=False), 2),
+                  "service_1": (ResidentEngine(reference=ref, watch=False), 1)}
+    times: dict[str, list[float]] = {}
     same = True
     n_var = 0
     for enc, found in jobs:
-        t0 = time.perf_counter()
-        a = whatif(ref, enc, found, resident=False)
-        t1 = time.perf_counter()
-        b = whatif(ref, enc, found)  # a resident engine for the call, as the command line
-        t2 = time.perf_counter()
-        c = whatif(warm, enc, found)
-        t3 = time.perf_counter()
-        same &= json.dumps(a) == json.dumps(b) == json.dumps(c)
-        for k, t in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
-            times[k].append(t / len(found))
+        answers = []
+        for name, (eng, shared) in strategies.items():
+            rounds = ("first", "again") if eng is not None else ("",)
+            for r in rounds:
+                t0 = time.perf_counter()
+                if name == "today":
+                    got = whatif(ref, enc, found, resident=False)
+                else:
+                    got = whatif(eng or ref, enc, found, min_shared=shared)
+                times.setdefault(f"{name}_{r}".rstrip("_"), []).append((time.perf_counter() - t0) / len(found))
+                answers.append(json.dumps(got))
+        same &= len(set(answers)) == 1
         n_var += len(found)
     out = {"cases": len(jobs), "variants": n_var, "identical": same}
     for k, v in times.items():
@@ -202,6 +207,44 @@ def whatif_figures(ref: Engine, cases: list[Encounter]) -> dict:
     return out
 
 
+def missing_figures(ref: Engine, cases: list[Encounter]) -> dict:
+    """`explain --missing` on every shipped case, in the same run: today's (a program grounded for the encounter,
+    each fact a choice), on resident programs built for the call (the search program and the check program), and
+    on a service worker's warm programs (the same encounter asked before); the answers compared byte for byte."""
+    import solver.explore.missing as M
+    used = {"resident": 0, "overlay": 0}
+    make = M._ResidentSpace.make
+
+    def counted(*args):
+        got = make(*args)
+        used["resident" if got else "overlay"] += 1
+        return got
+
+    M._ResidentSpace.make = counted
+    warm = ResidentEngine(reference=ref, watch=False)
+    times: dict[str, list[float]] = {"today": [], "cold": [], "warm": []}
+    same = True
+    for enc in cases:
+        t0 = time.perf_counter()
+        a = M.missing(ref, enc, resident=False)
+        t1 = time.perf_counter()
+        b = M.missing(ResidentEngine(reference=ref, watch=False), enc)
+        t2 = time.perf_counter()
+        M.missing(warm, enc)
+        t3 = time.perf_counter()
+        c = M.missing(warm, enc)
+        t4 = time.perf_counter()
+        same &= json.dumps(a) == json.dumps(b) == json.dumps(c)
+        for k, t in zip(times, (t1 - t0, t2 - t1, t4 - t3)):
+            times[k].append(t)
+    M._ResidentSpace.make = make
+    out = {"cases": len(cases), "identical": same, "searched_on": {k: v // 3 for k, v in used.items()}}
+    for k, v in times.items():
+        out[f"{k}_ms_p50"] = round(statistics.median(v) * 1000, 1)
+        out[f"{k}_s_total"] = round(sum(v), 2)
+    return out
+
+
 def memory_child(n: int, cap_mb: int, every: int, seed: int) -> dict:
     """memory() in a process of its own (one worker's engine and nothing else); its progress on stderr."""
     child = subprocess.run([sys.executable, __file__, "--memory-only", str(n), str(cap_mb), str(every), str(seed)],
@@ -224,7 +267,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7, help="first seed of the varied encounters (one seed per 1,000)")
     ap.add_argument("--only-memory", action="store_true", help="the memory figure alone")
     ap.add_argument("--only-whatif", action="store_true", help="the what-if and compare figures alone")
+    ap.add_argument("--only-missing", action="store_true", help="the explain --missing figures alone")
     args = ap.parse_args()
+    if args.only_missing:
+        ref = Engine()
+        print(json.dumps(missing_figures(ref, shipped_cases(ref.policies)), indent=1))
+        return
     if args.only_whatif:
         ref = Engine()
         print(json.dumps(whatif_figures(ref, shipped_cases(ref.policies)), indent=1))
@@ -274,6 +322,7 @@ def main() -> None:
 
     # memory: in a process of its own (one worker's engine and nothing else), over varied encounters
     out["whatif_command"] = whatif_figures(ref, cases)
+    out["explain_missing"] = missing_figures(ref, cases)
     if args.memory:
         out["memory"] = memory_child(args.memory, args.cap_mb, every, args.seed)
     for k in ("warm", "new_shape", "what_if"):

@@ -54,6 +54,12 @@ def unknown_payers(engine, enc: Encounter, variants: list[Variant]) -> list[Prob
     return out
 
 
+# A variant re-solved on a warm program (~1 ms) costs less than one more encounter in a batch (~2.5 ms), but a
+# program's build (~28 ms) costs more than a batch of one (~18 ms): bench/resident.py --only-whatif.
+COLD_MIN_SHARED = 8  # an engine for one call: a program built only for a shape this many encounters share
+WARM_MIN_SHARED = 2  # a service worker's engine: programs stay for the next request, so a shared shape is built
+
+
 def resident_engine(engine):
     """The engine's resident engine: itself when it is one, else one made over it for this call (no folder watch:
     it lives as long as the call)."""
@@ -63,21 +69,25 @@ def resident_engine(engine):
     return ResidentEngine(policies_dir=engine.policies_dir, kb_dir=engine.kb_dir, reference=engine, watch=False)
 
 
-def answers(engine, encounters: list[Encounter], resident: bool = True) -> list[dict]:
-    """The results of the baseline and its variants: by shape programs where they are shared (resident), else
-    (resident=False, today's way) all in one Engine.check_many."""
+def answers(engine, encounters: list[Encounter], resident: bool = True, min_shared: int | None = None) -> list[dict]:
+    """The results of the baseline and its variants: by shape programs where that is faster (a program warm in a
+    service worker, or a shape shared by min_shared of them), the others in one batch (resident=False: all of
+    them, today's way)."""
+    from solver.resident import ResidentEngine
     if not resident:
         return getattr(engine, "reference", engine).check_many(encounters)
-    return resident_engine(engine).check_variants(encounters)
+    if min_shared is None:
+        min_shared = WARM_MIN_SHARED if isinstance(engine, ResidentEngine) else COLD_MIN_SHARED
+    return resident_engine(engine).check_variants(encounters, min_shared)
 
 
-def whatif(engine, enc: Encounter, variants: list[Variant], resident: bool = True) -> dict:
+def whatif(engine, enc: Encounter, variants: list[Variant], resident: bool = True, min_shared: int | None = None) -> dict:
     """{"encounter", "baseline": {"outcome", "claim"}, "variants": [{"label", "changes", "outcome", "claim",
     "findings_added", "findings_removed"}]}: answered by answers() (resident programs where shapes are shared)."""
     problems = unknown_payers(engine, enc, variants)
     if problems:
         raise InputError(problems)
-    results = answers(engine, [enc] + [v.encounter for v in variants], resident)
+    results = answers(engine, [enc] + [v.encounter for v in variants], resident, min_shared)
     base = results[0]
     if base.get("outcome") == "error":
         raise InputError([Problem("(encounter)", e["field"], e["message"]) for e in base["errors"]])
