@@ -27,6 +27,11 @@ from solver.service.decision_log import input_hash
 from solver.service.problems import ProblemError
 
 _ENGINE = None
+# A worker's resident set grows with the values it has seen (clingo interns every symbol for the life of a process):
+# the pool is recycled after this many encounters a worker (bench/resident.py --only-memory: RSS over 100,000
+# varied encounters). Not ProcessPoolExecutor(max_tasks_per_child): it can hang on Python 3.11 to 3.13 (CPython
+# gh-115634).
+RECYCLE_AFTER = 20_000
 
 
 def init_worker(policies_dir: str) -> None:
@@ -63,12 +68,16 @@ def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
 
 
 class WorkerPool:
-    def __init__(self, workers: int, policies_dir: Path, timeout: float):
+    def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_after: int = RECYCLE_AFTER):
         self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
         self._ctx = multiprocessing.get_context("spawn")
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
+        self.recycle_after = recycle_after  # encounters a worker (0: never)
+        self.recycled = 0
+        self._answered = 0  # encounters (and explorations) answered by the current pool
+        self._recycling = False
         self._retired: list = []  # workers of retired pools (a timeout, a lost worker): ended at the latest on shutdown
 
     def _new(self) -> ProcessPoolExecutor:
@@ -100,12 +109,42 @@ class WorkerPool:
     async def run(self, records: list[Record], payer, date, with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
         chunks = [records[k:k + batch.CHUNK] for k in range(0, len(records), batch.CHUNK)]
         done = await self._await([(answer_chunk, (c, payer, date, with_inputs)) for c in chunks])
+        self._count(len(records))
         return [item for chunk in done for item in chunk]
 
     async def call(self, func, *args):
         """func(engine, *args) in a worker (func a module-level function, args picklable): the explorations'
         door to the solver, with the same timeout and lost-worker answers as a check."""
-        return (await self._await([(call_with_engine, (func, args))]))[0]
+        got = (await self._await([(call_with_engine, (func, args))]))[0]
+        self._count(1)
+        return got
+
+    def _count(self, n: int) -> None:
+        """After recycle_after encounters a worker, a new pool is started and warmed; it takes over once ready."""
+        self._answered += n
+        if self.recycle_after and not self._recycling and self._answered >= self.recycle_after * self.workers:
+            self._recycling = True
+            asyncio.get_running_loop().create_task(self._recycle())
+
+    async def _recycle(self) -> None:
+        old, new = self._pool, self._new()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(*(loop.run_in_executor(new, ping) for _ in range(self.workers)))
+        except Exception:  # noqa: BLE001 - the old pool keeps answering; the next count tries again
+            new.shutdown(wait=False, cancel_futures=True)
+            self._recycling = False
+            return
+        if self._pool is old:  # the old pool finishes what it holds, then its workers end
+            self._pool = new
+            self.recycled += 1
+            self._answered = 0
+            procs = list((getattr(old, "_processes", None) or {}).values())
+            self._retired = [p for p in self._retired if p.is_alive()] + procs  # ended on shutdown if still alive
+            old.shutdown(wait=False, cancel_futures=False)
+        else:  # replaced meanwhile (a timeout, a lost worker)
+            new.shutdown(wait=False, cancel_futures=True)
+        self._recycling = False
 
     async def _await(self, tasks: list[tuple]) -> list:
         pool = self._pool
