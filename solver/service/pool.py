@@ -27,11 +27,26 @@ from solver.service.decision_log import input_hash
 from solver.service.problems import ProblemError
 
 _ENGINE = None
-# A worker's resident set grows with the values it has seen (clingo interns every symbol for the life of a process):
-# the pool is recycled after this many encounters a worker (bench/resident.py --only-memory: RSS over 100,000
-# varied encounters). Not ProcessPoolExecutor(max_tasks_per_child): it can hang on Python 3.11 to 3.13 (CPython
-# gh-115634).
-RECYCLE_AFTER = 20_000
+# A worker's resident set grows with the values it has seen (clingo interns every symbol for the life of a process;
+# bench/resident.py --only-memory: 274 MB after 1,000 varied encounters, 284 after 2,000, the programs' cache full at
+# its 220 MB): each task reports its worker's resident set, and once one passes RECYCLE_MB the pool is recycled (a
+# new pool warmed, then it takes over; the old one finishes what it holds). Not ProcessPoolExecutor's
+# max_tasks_per_child: it can hang on Python 3.11 to 3.13 (CPython gh-115634).
+RECYCLE_MB = 300
+
+
+def rss_mb() -> float:
+    """This process's resident set in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def measured(fn, args: tuple):
+    """fn(*args) in a worker, with the worker's resident set after it."""
+    return fn(*args), rss_mb()
 
 
 def init_worker(policies_dir: str) -> None:
@@ -68,15 +83,15 @@ def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
 
 
 class WorkerPool:
-    def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_after: int = RECYCLE_AFTER):
+    def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_mb: float = RECYCLE_MB):
         self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
         self._ctx = multiprocessing.get_context("spawn")
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
-        self.recycle_after = recycle_after  # encounters a worker (0: never)
+        self.recycle_mb = recycle_mb  # a worker's resident set that recycles the pool (0: never)
         self.recycled = 0
-        self._answered = 0  # encounters (and explorations) answered by the current pool
+        self.worker_mb = 0.0  # the largest resident set a worker of the current pool reported
         self._recycling = False
         self._retired: list = []  # workers of retired pools (a timeout, a lost worker): ended at the latest on shutdown
 
@@ -109,20 +124,19 @@ class WorkerPool:
     async def run(self, records: list[Record], payer, date, with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
         chunks = [records[k:k + batch.CHUNK] for k in range(0, len(records), batch.CHUNK)]
         done = await self._await([(answer_chunk, (c, payer, date, with_inputs)) for c in chunks])
-        self._count(len(records))
         return [item for chunk in done for item in chunk]
 
     async def call(self, func, *args):
         """func(engine, *args) in a worker (func a module-level function, args picklable): the explorations'
         door to the solver, with the same timeout and lost-worker answers as a check."""
-        got = (await self._await([(call_with_engine, (func, args))]))[0]
-        self._count(1)
-        return got
+        return (await self._await([(call_with_engine, (func, args))]))[0]
 
-    def _count(self, n: int) -> None:
-        """After recycle_after encounters a worker, a new pool is started and warmed; it takes over once ready."""
-        self._answered += n
-        if self.recycle_after and not self._recycling and self._answered >= self.recycle_after * self.workers:
+    def _note(self, pool: ProcessPoolExecutor, sizes: list[float]) -> None:
+        """A worker past recycle_mb: a new pool is started and warmed; it takes over once ready."""
+        if pool is not self._pool:
+            return
+        self.worker_mb = max([self.worker_mb, *sizes])
+        if self.recycle_mb and not self._recycling and self.worker_mb > self.recycle_mb:
             self._recycling = True
             asyncio.get_running_loop().create_task(self._recycle())
 
@@ -138,7 +152,7 @@ class WorkerPool:
         if self._pool is old:  # the old pool finishes what it holds, then its workers end
             self._pool = new
             self.recycled += 1
-            self._answered = 0
+            self.worker_mb = 0.0
             procs = list((getattr(old, "_processes", None) or {}).values())
             self._retired = [p for p in self._retired if p.is_alive()] + procs  # ended on shutdown if still alive
             old.shutdown(wait=False, cancel_futures=False)
@@ -149,14 +163,16 @@ class WorkerPool:
     async def _await(self, tasks: list[tuple]) -> list:
         pool = self._pool
         try:
-            futures = [pool.submit(fn, *a) for fn, a in tasks]
+            futures = [pool.submit(measured, fn, a) for fn, a in tasks]
         except (BrokenProcessPool, RuntimeError):  # broken before this request: it runs on a new pool
             self._replace(pool)
             pool = self._pool
-            futures = [pool.submit(fn, *a) for fn, a in tasks]
+            futures = [pool.submit(measured, fn, a) for fn, a in tasks]
         waiting = [asyncio.wrap_future(f) for f in futures]
         try:
-            return await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+            done = await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+            self._note(pool, [mb for _got, mb in done])
+            return [got for got, _mb in done]
         except asyncio.TimeoutError:
             self._replace(pool, retire_after=self.timeout)
             raise ProblemError(504, "timeout", f"the request ran longer than {self.timeout:g} s and was stopped; "
