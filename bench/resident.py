@@ -154,10 +154,10 @@ def whatif_figures(ref: Engine, cases: list[Encounter]) -> dict:
             except InputError:
                 continue
         jobs.append((enc, found))
-    # strategies: today's batch; the command line's (a resident engine for the call: programs only for a shape
-    # shared by 8); a service worker (programs for shapes shared by 2, or by 1: every shape), its first request
-    # on a shape and a later one (the programs warm)
-    strategies = {"today": (None, None), "cli": (None, None), "cli_shared_2": (None, 2),
+    # strategies: today's batch (the command line's); a resident engine made for one call (programs for shapes
+    # shared by 2, or every shape); a service worker (programs for shapes shared by 2, or by 1: every shape, the
+    # service's way), its first request on an encounter and the next one (the programs warm)
+    strategies = {"today": (None, None), "one_call_2": (None, 2), "one_call_1": (None, 1),
                   "service_2": (ResidentEngine(reference=ref, watch=False), 2),
                   "service_1": (ResidentEngine(reference=ref, watch=False), 1)}
     times: dict[str, list[float]] = {}

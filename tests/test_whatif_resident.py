@@ -52,11 +52,26 @@ def test_every_shipped_case_and_its_variants_answer_as_todays_batch(engines):
     assert res.resident - resident_before > 3 * len(cases)
 
 
-def test_a_command_line_engine_gets_a_resident_engine_for_the_call_with_the_same_answer(engines):
+def test_a_command_line_engine_answers_in_one_batch_and_a_resident_engine_for_the_call_gives_the_same(engines):
     ref, _res = engines
     enc = shipped_cases(ref.policies)[0]
     found = case_variants(ref, enc)
-    assert json.dumps(whatif(ref, enc, found)) == json.dumps(whatif(ref, enc, found, resident=False))
+    today = json.dumps(whatif(ref, enc, found, resident=False))
+    assert json.dumps(whatif(ref, enc, found)) == today
+    assert json.dumps(whatif(ref, enc, found, min_shared=2)) == today
+
+
+def test_a_service_workers_engine_keeps_a_program_for_every_shape_of_the_variants(engines):
+    ref, _res = engines
+    res = ResidentEngine(reference=ref, watch=False)
+    enc = next(e for e in shipped_cases(ref.policies) if e.injections and e.diagnoses)
+    found = case_variants(ref, enc)
+    whatif(res, enc, found)
+    shapes = {c.shape for e in [enc, *(v.encounter for v in found)] if (c := encode(ref.policies, e))}
+    assert res.cache.misses == len(shapes) >= 2  # the payer's variant too: another rule set, another program
+    built = res.cache.misses
+    whatif(res, enc, found)  # the next request: every variant re-solved on a warm program
+    assert res.cache.misses == built and res.fallbacks == 0
 
 
 def test_variants_of_one_shape_share_a_program_and_a_new_payer_falls_back_to_the_batch(engines):

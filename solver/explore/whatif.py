@@ -1,13 +1,13 @@
 """What if: the baseline and each variant of an encounter answered, and what changed in each: the outcome, the
 claim, and the findings added and removed (by rule id and line).
 
-The answers come from a resident engine (solver.resident.ResidentEngine.check_variants): the variants that keep
-the baseline's shape (documentation, a muscle, a diagnosis, a side: most what-ifs) are an assignment of
-externals and a re-solve of one program built for that shape; a variant of a new shape (another payer or date
-of service, an injection past the bucket, another code) is answered with the others of new shapes by today's
-engine in one batch. Given a solver.engine.Engine (the command line, the Python API), a resident engine is
-made over it for the call; given a ResidentEngine (a service worker's), its programs stay warm from one
-request to the next. The answers are byte for byte the batch's (tests/test_whatif_resident.py)."""
+Given a ResidentEngine (a service worker's: solver/service/pool.py passes it to run_whatif), the answers come from
+its shape programs (ResidentEngine.check_variants): the variants that keep the baseline's shape (documentation,
+a muscle, a diagnosis, a side: most what-ifs) are an assignment of externals and a re-solve of one program; a
+variant of a new shape (another payer or rule set, an injection past the bucket, another code) gets its own
+program, warm for the next request. Given a solver.engine.Engine (the command line, the Python API: one call),
+all are answered in one batch, which is faster there (answers(), the figures above WARM_MIN_SHARED). The answers
+are byte for byte the batch's (tests/test_whatif_resident.py)."""
 from __future__ import annotations
 
 from solver.encounter import Encounter
@@ -54,10 +54,11 @@ def unknown_payers(engine, enc: Encounter, variants: list[Variant]) -> list[Prob
     return out
 
 
-# A variant re-solved on a warm program (~1 ms) costs less than one more encounter in a batch (~2.5 ms), but a
-# program's build (~28 ms) costs more than a batch of one (~18 ms): bench/resident.py --only-whatif.
-COLD_MIN_SHARED = 8  # an engine for one call: a program built only for a shape this many encounters share
-WARM_MIN_SHARED = 2  # a service worker's engine: programs stay for the next request, so a shared shape is built
+# bench/resident.py --only-whatif (every shipped case, 932 variants, the same run): a program built for one call
+# costs more than the batch of a few encounters it replaces (the command line: batch 73 ms a variant, resident
+# 101-115); a service worker's programs stay for the next request: building one for every shape answers a first
+# request as fast as the batch (51 vs 73 ms p50) and the same encounter's next ones 3.4x faster (21 ms).
+WARM_MIN_SHARED = 1  # a service worker's engine: a program for every shape of the variants
 
 
 def resident_engine(engine):
@@ -70,15 +71,14 @@ def resident_engine(engine):
 
 
 def answers(engine, encounters: list[Encounter], resident: bool = True, min_shared: int | None = None) -> list[dict]:
-    """The results of the baseline and its variants: by shape programs where that is faster (a program warm in a
-    service worker, or a shape shared by min_shared of them), the others in one batch (resident=False: all of
-    them, today's way)."""
+    """The results of the baseline and its variants where that is faster: a ResidentEngine (a service worker's)
+    re-solves shape programs (a shape shared by min_shared of them, or warm already), the others in one batch; a
+    solver.engine.Engine, or resident=False, answers all of them in one batch (Engine.check_many). min_shared
+    given: a resident engine over a plain Engine for this call."""
     from solver.resident import ResidentEngine
-    if not resident:
+    if not resident or (min_shared is None and not isinstance(engine, ResidentEngine)):
         return getattr(engine, "reference", engine).check_many(encounters)
-    if min_shared is None:
-        min_shared = WARM_MIN_SHARED if isinstance(engine, ResidentEngine) else COLD_MIN_SHARED
-    return resident_engine(engine).check_variants(encounters, min_shared)
+    return resident_engine(engine).check_variants(encounters, WARM_MIN_SHARED if min_shared is None else min_shared)
 
 
 def whatif(engine, enc: Encounter, variants: list[Variant], resident: bool = True, min_shared: int | None = None) -> dict:
