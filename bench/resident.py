@@ -3,14 +3,20 @@ is noisy: read the ratios).
 
     python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 220]
     python bench/resident.py --only-memory --memory 100000 --seed 1000   # a worker's life: RSS every 10,000
+    python bench/resident.py --only-whatif      # payerkb whatif and compare's rows: today's batch beside resident
+    python bench/resident.py --only-missing     # explain --missing: today's overlay beside the resident search
 
 - warm single check: the shipped cases, each answered once first, then --reps rounds over all of them;
   p50 / p99 of the resident engine and of solver.engine.Engine on the same encounters.
 - new shape: varied encounters (bench/varied.py) seen for the first time (program built, then solved).
 - what-if variant: a case answered, then the same encounter with one field changed (abn_on_file, a side,
   a diagnosis dropped, conservative-therapy weeks), each variant once.
-- memory: the resident set size of this process over --memory varied encounters with the cache cap, and
-  the growth per program built (the figure solver/resident/cache.py states).
+- whatif command: `payerkb whatif` on every shipped case with its variants, today's batch beside a resident engine
+  made for the call and a service worker's (first request, then the same encounter again); compare's rows.
+- explain --missing: today's search beside the resident search programs (solver/resident/search.py), cold and warm.
+- memory: the resident set size of a worker process over --memory varied encounters (new seeds, a thousand at a
+  time; progress on stderr every 1,000) with the cache cap, and the growth per program built (the figure
+  solver/resident/cache.py states).
 """
 from __future__ import annotations
 
