@@ -25,8 +25,8 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
     """The answer of `explain --missing` (JSON shape: notes/explore.md). resident: the search on the shape's resident
     search program where every change keeps the shape (solver/resident/search.py), else on a program grounded for
     this encounter with each change as a choice (solver/explore/overlay.py). By default resident when the engine is
-    a ResidentEngine (a service worker's: its programs stay warm; bench/resident.py --only-missing: 4x faster
-    warm, 1.5x slower when both programs are built for one call), today's way for a solver.engine.Engine."""
+    a ResidentEngine (a service worker's: its programs stay warm; bench/resident.py --only-missing: 4.5x faster
+    warm, 1.4x slower when both programs are built for one call), today's way for a solver.engine.Engine."""
     if resident is None:
         from solver.resident import ResidentEngine
         resident = isinstance(engine, ResidentEngine)

@@ -55,9 +55,9 @@ def unknown_payers(engine, enc: Encounter, variants: list[Variant]) -> list[Prob
 
 
 # bench/resident.py --only-whatif (every shipped case, 932 variants, the same run): a program built for one call
-# costs more than the batch of a few encounters it replaces (the command line: batch 73 ms a variant, resident
-# 101-115); a service worker's programs stay for the next request: building one for every shape answers a first
-# request as fast as the batch (51 vs 73 ms p50) and the same encounter's next ones 3.4x faster (21 ms).
+# costs more than the batch of a few encounters it replaces (the command line: batch 84 ms a variant, resident
+# 136-148); a service worker's programs stay for the next request: building one for every shape answers a first
+# request as fast as the batch in total (60 vs 84 ms p50) and the same encounter's next ones 3.7x faster (23 ms).
 WARM_MIN_SHARED = 1  # a service worker's engine: a program for every shape of the variants
 
 
