@@ -166,3 +166,23 @@ def first_difference(reference, resident, encounters: list[Encounter], chunk: in
                 diff = "\n".join(list(difflib.unified_diff(a, b, "reference", "resident", lineterm="", n=2))[:60])
                 return f"encounter {enc.id}: {enc.model_dump_json()[:2000]}\n{diff}"
     return None
+
+
+def whatif_sets(enc: Encounter, payers: list[str]) -> list[str]:
+    """--set changes of a what-if on an encounter, one variant each: documentation flags, a muscle and a side
+    changed, a diagnosis changed, another payer, another date of service (the last two: another rule set)."""
+    from solver.explore.contract_paths import get_value
+    doc = enc.documentation
+    out = [f"documentation.abn_on_file={str(not doc.abn_on_file).lower()}",
+           f"documentation.trigger_points_on_exam={str(not doc.trigger_points_on_exam).lower()}"]
+    if get_value(enc, "documentation.conservative_therapy") is not None:
+        out.append(f"documentation.conservative_therapy.weeks={(doc.conservative_therapy.weeks or 0) + 4}")
+    if enc.injections:
+        muscle = "levator scapulae" if (enc.injections[0].muscle or "") != "levator scapulae" else "rhomboid major"
+        out.append(f"injections[0].muscle={muscle}")
+        out.append(f"injections[0].side={'left' if enc.injections[0].side != 'left' else 'right'}")
+    if enc.diagnoses:
+        out.append(f"diagnoses[0]={'M79.18' if enc.diagnoses[0] != 'M79.18' else 'M54.2'}")
+    out.append(f"payer={next(p for p in payers if p != enc.payer)}")
+    out.append(f"date_of_service={(enc.date_of_service + dt.timedelta(days=400)).isoformat()}")
+    return out

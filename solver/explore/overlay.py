@@ -32,8 +32,8 @@ class Overlay:
     facts: EncounterFacts  # the encounter's own facts (for reading a result back)
 
 
-def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...], options: list[str]) -> Overlay:
-    """A Control with the knowledge base, the encounter, and each change as change_option(0,A)."""
+def select(engine, enc: Encounter, changes: list[Change]) -> tuple[list[Change], list[tuple[Change, str]], list[tuple[set, set]]]:
+    """(the changes kept, those skipped and why, each kept change's facts added and removed)."""
     pol = engine.policies
     base = set(encounter_facts(pol, enc, 0).symbols)
     kept: list[Change] = []
@@ -51,6 +51,12 @@ def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...]
             continue
         kept.append(ch)
         diffs.append((facts - base, base - facts))
+    return kept, skipped, diffs
+
+
+def build(engine, enc: Encounter, changes: list[Change], extra: tuple[Path, ...], options: list[str]) -> Overlay:
+    """A Control with the knowledge base, the encounter, and each change as change_option(0,A)."""
+    kept, skipped, diffs = select(engine, enc, changes)
     withhold = frozenset().union(*(removed for _added, removed in diffs)) if diffs else frozenset()
     ctl, facts = engine.control([enc], extra=extra, options=options, withhold=withhold)
     E = Number(0)

@@ -5,6 +5,8 @@
     result = engine.check(enc)                # an Encounter -> the result dict, identical to solver.engine.Engine's
     results = engine.check_many(encs)         # several: the reference engine's batch (one grounding for all)
     result = engine.solve_assuming(enc, {"documentation": {"abn_on_file": True}})   # what-if: a variant re-solved
+    found = engine.solve_assuming(enc, assumable=changes, goal="allow")  # the cheapest sets of facts to assume
+    results = engine.check_variants([enc, *variants])  # what-if: variants of one shape on one program
     engine.stats()                            # cache hits, misses, programs, fallbacks, rebuilds
 
 How: an encounter's shape (solver.resident.shape) names a program (solver.resident.program) kept in a bounded
@@ -42,14 +44,16 @@ from solver.resident.watch import FolderWatch
 
 class ResidentEngine:
     def __init__(self, policies_dir: Path = POLICIES_DIR, kb_dir: Path = KB_DIR, cap_mb: int = DEFAULT_CAP_MB,
-                 reference: Engine | None = None):
+                 reference: Engine | None = None, watch: bool = True):
         self.policies_dir, self.kb_dir = Path(policies_dir), Path(kb_dir)
         self.cache = ProgramCache(cap_mb)
         self.fallbacks = self.rebuilds = self.resident = 0
         self.build_seconds = 0.0
         self.fallback_reasons: Counter = Counter()  # no shape | outside the domain | failure
         self._lock = threading.Lock()  # a Control answers one query at a time: threads of one process take turns
-        self._watch = FolderWatch(self.policies_dir, self.kb_dir)  # before loading: a change while loading counts
+        # before loading: a change while loading counts. watch=False: an engine for one call (a command's what-if)
+        # over a reference engine already loaded, which does not watch the folders either
+        self._watch = FolderWatch(self.policies_dir, self.kb_dir) if watch else None
         self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
 
     # --- the reference engine's public surface ----------------------------------------------------
@@ -77,7 +81,12 @@ class ResidentEngine:
             self._fresh()
             if enc.payer not in self.reference.policies.payers:
                 return self.reference.check(enc)  # raises InputError, as the reference does
-            got = self._resident(enc)
+        return self._check_coded(enc, None)
+
+    def _check_coded(self, enc: Encounter, coded) -> dict:
+        """The answer from the shape's program (coded: the encounter encoded already, or None), else the reference's."""
+        with self._lock:
+            got = self._resident(enc, coded)
         if got is None:
             self.fallbacks += 1
             return self.reference.check(enc)
@@ -93,16 +102,63 @@ class ResidentEngine:
             self._fresh()
         return self.reference.check_many(encounters)
 
-    def solve_assuming(self, enc: Encounter, changes: dict) -> dict:
-        """What-if: the encounter with `changes` (contract fields, merged one level deep into documentation and
-        evaluation) answered again; a variant of the same shape is an assignment of externals and a re-solve."""
+    def check_variants(self, encounters: list[Encounter], min_shared: int = 2) -> list[dict]:
+        """Encounters that are mostly variants of one (what-if): each one whose shape has a program already, or is
+        shared by at least `min_shared` of them, by a resident program (built once, then an assignment and a
+        re-solve each); the others (a variant of a new shape: another payer or date, an injection past the
+        bucket, another code) by the reference engine in one batch. The answers are the reference engine's."""
+        with self._lock:
+            self._fresh()
+            ref = self.reference
+            coded = [self._encode(enc) for enc in encounters]
+            count = Counter(c.shape for c in coded if c is not None)
+            programs = self.cache._programs
+            here = [i for i, c in enumerate(coded) if c is not None and (count[c.shape] >= min_shared or c.shape in programs)]
+        out: list[dict | None] = [None] * len(encounters)
+        for i in here:
+            out[i] = self._check_coded(encounters[i], coded[i])
+        rest = [i for i in range(len(encounters)) if out[i] is None]
+        if rest:
+            for i, result in zip(rest, ref.check_many([encounters[i] for i in rest])):
+                out[i] = result
+        return out  # type: ignore[return-value]
+
+    def solve_assuming(self, enc: Encounter, changes: dict | None = None, *, assumable: list | None = None,
+                       goal: str = "allow", limit: int = 12):
+        """What-if, or what may be assumed.
+
+        changes (contract fields, merged one level deep into documentation and evaluation): the encounter so
+        changed, answered again (a variant of the same shape is an assignment of externals and a re-solve).
+
+        assumable (solver.explore.assumable.Change, e.g. from assumable(...) of policies/assumable.yaml): the
+        cheapest sets of them whose facts make the outcome `goal` (allow or modify), found by the solver on the
+        shape's search program with those facts left free externals, each change with its cost
+        (solver/resident/search.py): {"sets": [[Change, ...], ...], "cost": n | None (out of reach),
+        "truncated": bool (more than `limit` sets of that cost)}; None when a change leaves the shape."""
+        if assumable is not None:
+            return self._cheapest(enc, list(assumable), goal, limit)
         data = enc.model_dump(mode="python")
-        for key, value in changes.items():
+        for key, value in (changes or {}).items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
         return self.check(Encounter.model_validate(data))
+
+    def _cheapest(self, enc: Encounter, changes: list, goal: str, limit: int) -> dict | None:
+        from solver.resident import search
+        with self._lock:
+            self._fresh()
+            if enc.payer not in self.reference.policies.payers:
+                return None
+            p = search.plan(self.reference.policies, enc, changes)
+            if p is None:
+                return None
+            prog = search.search_program(self, p.coded.shape)
+            if not search.fits(prog, p):
+                return None
+            got = search.cheapest(prog, p, goal, limit)
+        return {"sets": [[changes[a] for a in sorted(s)] for s in got.sets], "cost": got.cost, "truncated": got.truncated}
 
     def stats(self) -> dict:
         return {**self.cache.stats(), "resident": self.resident, "fallbacks": self.fallbacks,
@@ -112,15 +168,24 @@ class ResidentEngine:
     # --- inside --------------------------------------------------------------------------------
     def _fresh(self) -> None:
         """Policies or knowledge base changed on disk: load them again and drop every program."""
-        if self._watch.changed():
+        if self._watch is not None and self._watch.changed():
             self.cache.clear()
             self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
             self.rebuilds += 1
 
-    def _resident(self, enc: Encounter) -> dict | None:
+    def _encode(self, enc: Encounter):
+        """The encounter encoded for a program, or None (an unknown payer, no shape, a failure: the reference answers)."""
+        try:
+            if enc.payer not in self.reference.policies.payers:
+                return None
+            return encode(self.reference.policies, enc)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _resident(self, enc: Encounter, coded=None) -> dict | None:
         ref = self.reference
         try:
-            coded = encode(ref.policies, enc)
+            coded = coded or encode(ref.policies, enc)
             if coded is None:
                 self.fallback_reasons["no shape"] += 1
                 return None

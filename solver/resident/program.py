@@ -110,14 +110,16 @@ def _external_statements(signatures: set[tuple[str, int]]) -> list:
 class ShapeProgram:
     """A grounded program of one shape; solve(true externals) -> the shown atoms of the optimum."""
 
-    def __init__(self, engine, shape: Shape):
-        from solver.engine import SOLVER_OPTIONS
+    def __init__(self, engine, shape: Shape, extra: tuple = (), options: list[str] | None = None):
+        """extra: program files added to the knowledge base (a search program kind: kb/search/*.lp), with the
+        clingo options of that search (default: the check's SOLVER_OPTIONS)."""
+        from solver.engine import SOLVER_OPTIONS, _parsed
         t0 = time.perf_counter()
         pol: Policies = engine.policies
         self.shape = shape
         messages: list[str] = []  # the logger holds the list, not the program: no cycle keeps an evicted program alive
         self.messages = messages
-        ctl = self.ctl = clingo.Control(SOLVER_OPTIONS, logger=lambda _c, m: messages.append(m.strip()), message_limit=5)
+        ctl = self.ctl = clingo.Control(SOLVER_OPTIONS if options is None else options, logger=lambda _c, m: messages.append(m.strip()), message_limit=5)
         members = pol.set_members(shape.set_id)
         codes = {x[1] for n, x in shape.facts if n in ("slot_code", "claim_line")}
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
@@ -129,6 +131,9 @@ class ShapeProgram:
                 for stmt in stmts:
                     builder.add(stmt)
                 for _signature, stmt in defined:  # every #defined: the inputs are externals, not facts
+                    builder.add(stmt)
+            for path in extra:
+                for stmt in _parsed(path):
                     builder.add(stmt)
         placeholders, ext = domain(pol, shape)
         E = Number(0)

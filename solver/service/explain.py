@@ -25,6 +25,9 @@ def answer_missing(engine, enc, target, change_service):
     return _guarded(missing, engine, enc, target, change_service)
 
 
+answer_missing.resident = True  # the worker's ResidentEngine (solver/service/pool.py): its search programs stay warm
+
+
 def answer_sensitivity(engine, enc):
     from solver.explore.sensitivity import sensitivity
     return _guarded(sensitivity, engine, enc)

@@ -33,6 +33,9 @@ def run_whatif(engine, enc: Encounter, variants: list) -> tuple[str, object]:
         return "error", exc.problems
 
 
+run_whatif.resident = True  # the worker's ResidentEngine (solver/service/pool.py): variants re-solve warm programs
+
+
 def run_compare(engine, enc: Encounter, payers, dates, start, end) -> tuple[str, object]:
     from solver.explore.compare import compare
     try:

@@ -27,6 +27,26 @@ from solver.service.decision_log import input_hash
 from solver.service.problems import ProblemError
 
 _ENGINE = None
+# A worker's resident set grows with the values it has seen (clingo interns every symbol for the life of a process;
+# bench/resident.py --only-memory: 274 MB after 1,000 varied encounters, 284 after 2,000, the programs' cache full at
+# its 220 MB): each task reports its worker's resident set, and once one passes RECYCLE_MB the pool is recycled (a
+# new pool warmed, then it takes over; the old one finishes what it holds). Not ProcessPoolExecutor's
+# max_tasks_per_child: it can hang on Python 3.11 to 3.13 (CPython gh-115634).
+RECYCLE_MB = 300
+
+
+def rss_mb() -> float:
+    """This process's resident set in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def measured(fn, args: tuple):
+    """fn(*args) in a worker, with the worker's resident set after it."""
+    return fn(*args), rss_mb()
 
 
 def init_worker(policies_dir: str) -> None:
@@ -45,8 +65,9 @@ def ping() -> int:
 
 def call_with_engine(func, args: tuple):
     """An exploration (what-if, compare, explain): func(engine, *args) in a worker, with that worker's reference
-    engine (the explorations build their own programs with Engine.control and answer their variants in batches)."""
-    return func(getattr(_ENGINE, "reference", _ENGINE), *args)
+    engine (the explorations build their own programs with Engine.control and answer their variants in batches),
+    or its resident engine itself for a func marked `resident = True` (what-if: its programs stay warm)."""
+    return func(_ENGINE if getattr(func, "resident", False) else getattr(_ENGINE, "reference", _ENGINE), *args)
 
 
 def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
@@ -62,12 +83,16 @@ def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
 
 
 class WorkerPool:
-    def __init__(self, workers: int, policies_dir: Path, timeout: float):
+    def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_mb: float = RECYCLE_MB):
         self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
         self._ctx = multiprocessing.get_context("spawn")
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
+        self.recycle_mb = recycle_mb  # a worker's resident set that recycles the pool (0: never)
+        self.recycled = 0
+        self.worker_mb = 0.0  # the largest resident set a worker of the current pool reported
+        self._recycling = False
         self._retired: list = []  # workers of retired pools (a timeout, a lost worker): ended at the latest on shutdown
 
     def _new(self) -> ProcessPoolExecutor:
@@ -106,17 +131,48 @@ class WorkerPool:
         door to the solver, with the same timeout and lost-worker answers as a check."""
         return (await self._await([(call_with_engine, (func, args))]))[0]
 
+    def _note(self, pool: ProcessPoolExecutor, sizes: list[float]) -> None:
+        """A worker past recycle_mb: a new pool is started and warmed; it takes over once ready."""
+        if pool is not self._pool:
+            return
+        self.worker_mb = max([self.worker_mb, *sizes])
+        if self.recycle_mb and not self._recycling and self.worker_mb > self.recycle_mb:
+            self._recycling = True
+            asyncio.get_running_loop().create_task(self._recycle())
+
+    async def _recycle(self) -> None:
+        old, new = self._pool, self._new()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(*(loop.run_in_executor(new, ping) for _ in range(self.workers)))
+        except Exception:  # noqa: BLE001 - the old pool keeps answering; the next count tries again
+            new.shutdown(wait=False, cancel_futures=True)
+            self._recycling = False
+            return
+        if self._pool is old:  # the old pool finishes what it holds, then its workers end
+            self._pool = new
+            self.recycled += 1
+            self.worker_mb = 0.0
+            procs = list((getattr(old, "_processes", None) or {}).values())
+            self._retired = [p for p in self._retired if p.is_alive()] + procs  # ended on shutdown if still alive
+            old.shutdown(wait=False, cancel_futures=False)
+        else:  # replaced meanwhile (a timeout, a lost worker)
+            new.shutdown(wait=False, cancel_futures=True)
+        self._recycling = False
+
     async def _await(self, tasks: list[tuple]) -> list:
         pool = self._pool
         try:
-            futures = [pool.submit(fn, *a) for fn, a in tasks]
+            futures = [pool.submit(measured, fn, a) for fn, a in tasks]
         except (BrokenProcessPool, RuntimeError):  # broken before this request: it runs on a new pool
             self._replace(pool)
             pool = self._pool
-            futures = [pool.submit(fn, *a) for fn, a in tasks]
+            futures = [pool.submit(measured, fn, a) for fn, a in tasks]
         waiting = [asyncio.wrap_future(f) for f in futures]
         try:
-            return await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+            done = await asyncio.wait_for(asyncio.gather(*waiting), self.timeout)
+            self._note(pool, [mb for _got, mb in done])
+            return [got for got, _mb in done]
         except asyncio.TimeoutError:
             self._replace(pool, retire_after=self.timeout)
             raise ProblemError(504, "timeout", f"the request ran longer than {self.timeout:g} s and was stopped; "
