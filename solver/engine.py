@@ -91,19 +91,12 @@ class Engine:
         self._family_file = family_files
         self._rule_facts: dict[int, list[clingo.Symbol]] = {}  # built on first use: a single check needs few
         self._table_facts = table_facts(self.policies)
-        self._signatures: dict[int, tuple[str, int]] = {}  # id of a table or rule fact (they live as long) -> its signature
 
     def _rules(self, k: int) -> list[clingo.Symbol]:
         facts = self._rule_facts.get(k)
         if facts is None:
             facts = self._rule_facts[k] = rule_facts(self.policies, self.policies.instances[k])
         return facts
-
-    def _signature(self, sym: clingo.Symbol) -> tuple[str, int]:
-        sig = self._signatures.get(id(sym))
-        if sig is None:
-            sig = self._signatures[id(sym)] = (sym.name, len(sym.arguments))
-        return sig
 
     # --- public API --------------------------------------------------------------------------------
     def unknown_payer(self, enc: Encounter) -> Problem | None:

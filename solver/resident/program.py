@@ -136,7 +136,6 @@ class ShapeProgram:
                 for stmt in _parsed(path):
                     builder.add(stmt)
         placeholders, ext = domain(pol, shape)
-        E = Number(0)
         self.atoms: dict[tuple, int] = {}
         mk = _atom
 
