@@ -30,13 +30,13 @@ from clingo import ast as clingo_ast
 from solver.case_coverage import deciding_rules
 from solver.encounter import Encounter
 from solver.engine import Engine, _parsed
+from solver.explore.common import OUTCOME_LP
 from solver.facts import rule_facts
 from solver.icd10cm_data import ICD10_START
 from solver.paths import KB_DIR
 from solver.verify import space as sp
 
 WITNESS_LP = KB_DIR / "search" / "witness.lp"
-OUTCOME_LP = KB_DIR / "search" / "outcome.lp"
 NEW_SET = 1_000_000  # the rule-set id of the NEW version's rules (OLD's ids are small)
 OPTIONS = ["--opt-mode=opt", "--opt-strategy=usc"]
 _DAY = dt.timedelta(days=1)
@@ -178,6 +178,15 @@ class Search:
             return found.pop()
         return "equivalent" if all(self.complete.values()) else "undecided"
 
+    def caveat(self) -> str | None:
+        """What the verdict leaves open: one direction found, the other not searched to the end."""
+        found = {w["direction"] for w in self.witnesses}
+        open_ = [d for d in DIRECTIONS if d not in found and not self.complete[d]]
+        if found and open_:
+            return (f"no witness {open_[0]} was found before the search stopped ({self.refuted} candidate(s) refuted): "
+                    "the versions may also be incomparable")
+        return None
+
 
 def _side(result: dict) -> dict:
     rules = deciding_rules(result)
@@ -185,7 +194,13 @@ def _side(result: dict) -> dict:
             "claim": result.get("claim", []),
             "deciding_rules": [{"rule": f["rule"], "severity": f["severity"], "policy_version": f.get("policy_version"),
                                 "message": f["message"], "citations": f["citations"]}
-                               for f in result.get("findings", []) if f["rule"] in rules]}
+                               for f in _first_per_rule(result.get("findings", [])) if f["rule"] in rules]}
+
+
+def _first_per_rule(findings: list[dict]) -> list[dict]:
+    """A rule found on several lines is named once (its first finding)."""
+    seen: set[str] = set()
+    return [f for f in findings if not (f["rule"] in seen or seen.add(f["rule"]))]
 
 
 def search_window(old: Engine, new: Engine, payer: str, window: Window, space, limit: int = 3,
@@ -291,7 +306,7 @@ def diff(old: Engine, new: Engine, payers: list[str] | None = None, on: dt.date 
             s = search_window(old, new, pid, w, space, limit)
             rows.append({**w.as_dict(), "verdict": s.verdict(), "changed_rules": s.changed, "witnesses": s.witnesses, "refuted": s.refuted,
                          "complete": all(s.complete.values()), "seconds": round(s.seconds, 3),
-                         **({"note": s.note} if s.note else {})})
+                         **({"note": "; ".join(n for n in (s.note, s.caveat()) if n)} if s.note or s.caveat() else {})})
         verdicts = {r["verdict"] for r in rows}
         out["payers"].append({"payer": pid, "verdict": _overall(verdicts), "windows": rows})
     out["seconds"] = round(time.perf_counter() - t0, 3)
