@@ -122,7 +122,9 @@ class WorkerPool:
             timer.start()
 
     async def run(self, records: list[Record], payer, date, with_inputs: bool) -> list[tuple[Answer, str | None, dict | None]]:
-        chunks = [records[k:k + batch.CHUNK] for k in range(0, len(records), batch.CHUNK)]
+        # spread over the workers (a request is at most --max-records long), in chunks no larger than a batch's
+        size = max(1, min(batch.CHUNK, -(-len(records) // self.workers)))
+        chunks = [records[k:k + size] for k in range(0, len(records), size)]
         done = await self._await([(answer_chunk, (c, payer, date, with_inputs)) for c in chunks])
         return [item for chunk in done for item in chunk]
 
