@@ -219,7 +219,7 @@ _MEMO_LIMIT = 100_000  # facts kept (about 20 MB); then the memo starts again
 def _memo(key: int) -> dict:
     memo = _MEMO.get(key)
     if memo is None or len(memo) > _MEMO_LIMIT // 100:
-        if sum(map(len, _MEMO.values())) > _MEMO_LIMIT:
+        if sum(map(len, list(_MEMO.values()))) > _MEMO_LIMIT:  # a copy: another thread may add a key
             _MEMO.clear()
         memo = _MEMO.setdefault(key, {})
     return memo

@@ -30,11 +30,10 @@ from solver.explore.assumable import Change
 from solver.explore.contract_paths import apply_changes
 from solver.encounter import Encounter
 from solver.errors import InputError
-from solver.paths import KB_DIR
 from solver.resident.program import ShapeProgram
 from solver.resident.shape import Encoded, encode
 
-SEARCH_FILES = (KB_DIR / "search" / "outcome.lp", KB_DIR / "search" / "missing.lp")
+SEARCH_FILES = ("outcome.lp", "missing.lp")  # in the engine's own kb/search/
 SEARCH_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]  # solver/explore/missing.py OPTIONS
 SEARCHES_KEPT = 100
 COST_PRIORITY = 20  # kb/search/missing.lp: [W@20,E,A]
@@ -94,7 +93,7 @@ def search_program(engine, shape) -> ShapeProgram:
     key = ("search", shape)
     prog = engine.cache.get(key)
     if prog is None or getattr(prog, "searches", 0) >= SEARCHES_KEPT:
-        prog = ShapeProgram(engine.reference, shape, extra=SEARCH_FILES, options=SEARCH_OPTIONS)
+        prog = ShapeProgram(engine.reference, shape, extra=tuple(engine.reference.kb_dir / "search" / f for f in SEARCH_FILES), options=SEARCH_OPTIONS)
         prog.searches = 0
         engine.cache.put(key, prog)
     return prog
