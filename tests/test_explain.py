@@ -240,3 +240,15 @@ def test_an_unknown_key_or_a_second_value_in_the_assumable_file_is_named_with_wh
     by_field = {p.field: p.message for p in err.value.problems}
     assert "exactly one of value" in by_field["documentation.0"]
     assert "injections.0.when" in by_field and "servise" in by_field
+
+
+def test_an_edited_assumable_file_is_read_again(tmp_path):
+    import os
+
+    from solver.explore.assumable import spec_for
+    f = tmp_path / "assumable.yaml"
+    f.write_text("documentation:\n  - {path: documentation.abn_on_file, value: true, reading: an ABN}\n")
+    assert [d["reading"] for d in spec_for(tmp_path)["documentation"]] == ["an ABN"]
+    f.write_text("documentation:\n  - {path: documentation.abn_on_file, value: true, reading: an ABN on file}\n")
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    assert [d["reading"] for d in spec_for(tmp_path)["documentation"]] == ["an ABN on file"]

@@ -158,3 +158,16 @@ def test_the_search_keeps_clingo_silent_and_holds_both_versions_under_distinct_k
                               sp.load_space(sp.SPACE_FILE, new.policies), limit=1)
     assert s.verdict() == "incomparable"
     assert msgs == [] and old.messages == [] and new.messages == []
+
+
+def test_a_verdict_found_one_way_while_the_other_way_stopped_unfinished_says_it_may_be_incomparable():
+    import datetime as dt
+
+    from solver.witness import Search, Window, _first_per_rule
+    s = Search(Window(None, None, dt.date(2024, 6, 10)), witnesses=[{"direction": "stricter"}], refuted=25)
+    s.complete["looser"] = False
+    assert s.verdict() == "stricter" and "may also be incomparable" in s.caveat()
+    s.complete["looser"] = True
+    assert s.caveat() is None
+    two_lines = [{"rule": "a", "line": 1}, {"rule": "b"}, {"rule": "a", "line": 2}]
+    assert _first_per_rule(two_lines) == two_lines[:2]

@@ -46,8 +46,17 @@ class Change:
         return {"path": self.path, "op": self.op} if self.op == "remove" else {"path": self.path, "value": self.value}
 
 
-@lru_cache(maxsize=8)
 def _spec(path: str) -> dict:
+    """The file, read again when it changes (a long-running service sees an edit)."""
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _spec_at(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _spec_at(path: str, _stamp: int | None) -> dict:
     """The file validated by its model (solver/explore/assumable_model.py), as the mapping the search reads."""
     problems: list[Problem] = []
     data = read_policy_yaml(Path(path), problems)
