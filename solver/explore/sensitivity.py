@@ -37,8 +37,8 @@ def sensitivity(engine, enc: Encounter) -> dict:
         found.update({a: set() for a in range(len(ov.changes)) if a not in clean})
     out_flips, dropped = [], []
     before = (baseline["outcome"], claim_codes(baseline))
-    for chs, _variant, result in check_variants(engine, enc, [[ov.changes[a]] for a in sorted(found)]):
-        a = ov.changes.index(chs[0])
+    order = sorted(found)
+    for a, (chs, _variant, result) in zip(order, check_variants(engine, enc, [[ov.changes[a]] for a in order])):
         if (result["outcome"], claim_codes(result)) == before:
             dropped.append(chs[0].path)
             continue
