@@ -3,17 +3,22 @@
 Each chunk is parsed, validated, answered and serialized (JSON or the text report) in a worker process, so
 every step runs on every core. A record that failed validation, names an unknown payer, repeats an id used
 earlier in the run, or could not be solved gets an error result of its own; the others are still answered.
-Answers come back in input order, one for each record. Workers ignore Ctrl-C: the parent stops the pool.
+Answers come back in input order, one for each record, a chunk's as soon as it is answered: the records are read
+as the workers need them, so a run holds a few chunks, never the whole input. Workers ignore Ctrl-C: the
+parent stops the pool.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from solver.engine import Engine
@@ -23,6 +28,7 @@ from solver.reading import Record
 CHUNK = 1000  # records a worker task reads, answers and writes
 GROUP = 100  # encounters of one payer answered in one grounding (a grounding of fewer rules and families)
 TASKS_PER_WORKER = 25  # a worker is replaced after this many chunks: clingo interns symbols for a process's life
+POOL_FROM = 2 * GROUP  # more records than this are answered on every core (fewer: forking costs more than it saves)
 
 
 @dataclass(frozen=True)
@@ -116,43 +122,83 @@ def _answer_in_worker(chunk: list[Record]) -> list[Answer]:
     return _answer(_JOB, chunk)
 
 
-def _ignore_interrupt() -> None:
+def _start_worker() -> None:
+    """A worker ignores Ctrl-C (the parent stops the pool), and collects its garbage as _collector says (a
+    command line parent may have turned the collector off for itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.enable()
 
 
-def _repeated_ids(job: Job, answers: list[Answer]) -> None:
+class _RepeatedIds:
     """Ids are unique in one run: the first record with an id is answered, each later one is an error naming it."""
-    first: dict[str, str] = {}
-    for k, ans in enumerate(answers):
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.first: dict[str, str] = {}  # id -> where it was first used
+
+    def check(self, ans: Answer) -> Answer:
         if ans.raw_id is None:
-            continue
-        if ans.raw_id not in first:
-            first[ans.raw_id] = f"{ans.label} of {ans.source}"
-            continue
-        problem = Problem(ans.source, "id", f"the id {ans.raw_id!r} is already used by {first[ans.raw_id]}; "
+            return ans
+        if ans.raw_id not in self.first:
+            self.first[ans.raw_id] = f"{ans.label} of {ans.source}"
+            return ans
+        problem = Problem(ans.source, "id", f"the id {ans.raw_id!r} is already used by {self.first[ans.raw_id]}; "
                                             "give each encounter its own id", ans.label)
         problems = (ans.problems if ans.outcome == "error" else []) + [problem]
         res = {"encounter": ans.raw_id, "outcome": "error",
                "errors": [{"file": p.file, "record": p.record, "field": p.field, "message": p.message} for p in problems]}
-        answers[k] = Answer(problems, _serialize(job, res), "error", frozenset(), ans.raw_id, ans.source, ans.label)
+        return Answer(problems, _serialize(self.job, res), "error", frozenset(), ans.raw_id, ans.source, ans.label)
 
 
-def run(job: Job, records: list[Record], jobs: int | None = None) -> list[Answer]:
+def _repeated_ids(job: Job, answers: list[Answer]) -> None:
+    """The answers of one run, a repeated id made an error of its record (in place)."""
+    ids = _RepeatedIds(job)
+    answers[:] = [ids.check(a) for a in answers]
+
+
+def run(job: Job, records: Iterable[Record], jobs: int | None = None) -> list[Answer]:
     """An Answer for each record, in input order."""
-    chunks = [records[k:k + CHUNK] for k in range(0, len(records), CHUNK)]
+    with contextlib.closing(stream(job, records, jobs)) as answers:
+        return list(answers)
+
+
+def stream(job: Job, records: Iterable[Record], jobs: int | None = None) -> Iterator[Answer]:
+    """An Answer for each record, in input order, each chunk's as soon as it and those before it are answered.
+
+    The records are taken from `records` as the workers need them (a few chunks ahead), so a run over a file
+    of any length holds a few chunks of records and answers, never the file's: and workers forked later
+    (each is replaced after TASKS_PER_WORKER chunks) inherit no more. More than POOL_FROM records are answered
+    on `jobs` processes (default: every core). Close the iterator (contextlib.closing) to stop early."""
     jobs = jobs or os.cpu_count() or 1
-    with _collector(len(records) > GROUP):
-        if jobs > 1 and len(chunks) > 1:
+    records = iter(records)
+    head = list(itertools.islice(records, POOL_FROM + 1))
+    ids = _RepeatedIds(job)
+    with _collector(len(head) > GROUP):
+        if jobs > 1 and len(head) > POOL_FROM:
             global _JOB
             _JOB = job
             ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(min(jobs, len(chunks)), initializer=_ignore_interrupt, maxtasksperchild=TASKS_PER_WORKER) as pool:
-                answered = pool.map(_answer_in_worker, chunks, chunksize=1)
+            with ctx.Pool(jobs, initializer=_start_worker, maxtasksperchild=TASKS_PER_WORKER) as pool:
+                for chunk in pool.imap(_answer_in_worker, chunks(itertools.chain(head, records), jobs), chunksize=1):
+                    yield from map(ids.check, chunk)
         else:
-            answered = [_answer(job, c) for c in chunks]
-    answers = [a for chunk in answered for a in chunk]
-    _repeated_ids(job, answers)
-    return answers
+            for chunk in chunks(itertools.chain(head, records), 1):
+                yield from map(ids.check, _answer(job, chunk))
+
+
+def chunks(records: Iterator[Record], jobs: int) -> Iterator[list[Record]]:
+    """The records in chunks of CHUNK, but the last CHUNK x jobs of them (known once the input ends) in
+    2 x jobs pieces (at least GROUP records each): whichever worker is free takes the next piece, so the
+    workers end at about the same time (three chunks on two workers would leave one idle for a third)."""
+    ahead = CHUNK * jobs if jobs > 1 else 0
+    buf: collections.deque[Record] = collections.deque()
+    for rec in records:
+        buf.append(rec)
+        if len(buf) >= ahead + CHUNK:
+            yield [buf.popleft() for _ in range(CHUNK)]
+    piece = max(GROUP, -(-len(buf) // (2 * jobs))) if jobs > 1 else CHUNK
+    while buf:
+        yield [buf.popleft() for _ in range(min(piece, len(buf)))]
 
 
 @contextlib.contextmanager

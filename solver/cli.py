@@ -111,12 +111,42 @@ def _read_all(files: list[str]):
     return records, problems
 
 
+def _open_all(files: list[str], problems: list[Problem]):
+    """The records of every file, read as they are answered, and whether any file is JSON Lines. The first
+    record of each file is read at once: a file that cannot be read at all is a problem (in `problems`) before
+    any answer, and the output's form (JSON Lines when any input is) is known before the first is written."""
+    from solver.reading import read_file
+    opened = []
+    for path in files:
+        records = read_file(path)
+        try:
+            first = next(records, None)
+        except PayerkbError as exc:
+            problems.extend(exc.problems)
+            continue
+        if first is not None:
+            opened.append((first, records))
+    json_lines = any(first.json_lines for first, _ in opened) or any(f.endswith((".jsonl", ".ndjson")) for f in files)
+
+    def records_of_all():
+        for first, records in opened:
+            yield first
+            try:
+                yield from records
+            except PayerkbError as exc:  # a file that fails part way (a read error): its problems, the others go on
+                problems.extend(exc.problems)
+    return records_of_all(), json_lines
+
+
 def run_check(files: list[str], payer: Optional[str] = None, date: Optional[str] = None, fmt: Format = Format.text,
               fail_on: Optional[FailOn] = None, jobs: Optional[int] = None, payer_map: Optional[Path] = None,
               policies: Optional[Path] = None) -> None:
     """`payerkb check` (the options are those of solver.cli_commands.check): findings, the corrected or derived
-    claim, and the outcome, for every record of every file. Exits 1 or 2 as the module docstring says."""
-    from solver.batch import Job, run
+    claim, and the outcome, for every record of every file. Exits 1 or 2 as the module docstring says. Each
+    answer is written as soon as it and those before it are answered (FHIR's Bundle at the end)."""
+    import contextlib
+
+    from solver.batch import Job, stream
     from solver.report import summary_line, use_color
 
     _set_policies(policies)
@@ -127,33 +157,52 @@ def run_check(files: list[str], payer: Optional[str] = None, date: Optional[str]
     gc.disable()
     if payer and payer not in engine.policies.payers:
         _fail([Problem("(command line)", "--payer", f"unknown payer {payer!r}; the payers are {sorted(engine.policies.payers)}")])
-    records, problems = _read_all(files)
-    # JSON Lines in, JSON Lines out, whatever the number of records
-    json_lines = any(rec.json_lines for rec in records) or any(f.endswith((".jsonl", ".ndjson")) for f in files)
-    as_json = fmt is Format.json
-    form = "dict" if fmt is Format.fhir else "json" if as_json else "text"
-    answers = run(Job(engine, payer, when, form, fmt is Format.text and use_color(sys.stdout)), records, jobs)
-    for a in answers:
-        problems.extend(a.problems)
+    problems: list[Problem] = []  # the files' that could not be read, then the records', in input order
+    records, json_lines = _open_all(files, problems)
+    form = "dict" if fmt is Format.fhir else "json" if fmt is Format.json else "text"
+    kept: list = []  # the records, for FHIR's responses (each names its claim)
+    if fmt is Format.fhir:
+        records = _kept(records, kept)
+    outcomes: list[str] = []
+    severities: set[str] = set()
+    results: list = []
+    out = sys.stdout
+    job = Job(engine, payer, when, form, fmt is Format.text and use_color(out))
+    with contextlib.closing(stream(job, records, jobs)) as answers:
+        for a in answers:
+            problems.extend(a.problems)
+            severities |= a.severities
+            if fmt is Format.fhir:
+                results.append(a.result)
+            elif fmt is not Format.json:
+                out.write(a.result)
+            elif json_lines:
+                out.write(a.result + "\n")
+            else:
+                out.write(("[" if not outcomes else ",\n") + a.result)
+            outcomes.append(a.outcome)
     if fmt is Format.fhir:
         from solver.formats.fhir_response import render
-        sys.stdout.write(render(records, [a.result for a in answers]))
-    elif as_json:
-        lines = [a.result for a in answers]
-        sys.stdout.write("".join(line + "\n" for line in lines) if json_lines else "[" + ",\n".join(lines) + "]\n")
-    else:
-        sys.stdout.write("".join(a.result for a in answers))
-        if len(answers) > 1:
-            sys.stdout.write(summary_line([a.outcome for a in answers]) + "\n")
-    sys.stdout.flush()
+        out.write(render(kept, results))
+    elif fmt is Format.json and not json_lines:
+        out.write("]\n" if outcomes else "[]\n")
+    elif fmt is Format.text and len(outcomes) > 1:
+        out.write(summary_line(outcomes) + "\n")
+    out.flush()
     _print_problems(problems)
     if problems:
         sys.exit(2)
     if fail_on:
         levels = {"error"} if fail_on is FailOn.error else {"error", "warning"}
         # a corrected finding still counts: it is an error in the claim as submitted
-        if any(a.severities & levels for a in answers):
+        if severities & levels:
             sys.exit(1)
+
+
+def _kept(records, kept: list):
+    for rec in records:
+        kept.append(rec)
+        yield rec
 
 
 class Interrupted(BaseException):

@@ -413,9 +413,34 @@ def read_file(path: str) -> Iterator[Record]:
         return
     p = Path(path)
     try:
+        if path.endswith((".jsonl", ".ndjson")):
+            with p.open("rb") as stream:
+                head = stream.read(_SNIFF)
+                head = head[len(BOM):] if head.startswith(BOM) else head
+                if not any(fmt.sniff(head, path) for fmt in input_formats()):
+                    stream.seek(0)
+                    yield from _json_lines_of(stream, path)
+                    return
         data = p.read_bytes()
     except FileNotFoundError:
         raise _file_problem(path, "no such file; check the path") from None
     except OSError as exc:
         raise _file_problem(path, f"cannot be read ({exc.strerror or exc.__class__.__name__}); give a readable YAML or JSON file") from None
     yield from read_bytes(data, path)
+
+
+_SNIFF = 1 << 16  # bytes a format of the field is asked to recognize a JSON Lines file by (it looks at the first)
+
+
+def _json_lines_of(stream, source: str) -> Iterator[Record]:
+    """The records of a JSON Lines file read a line at a time (a file of any length is never held whole), as
+    read_bytes reads it: lines split on line feeds, a CR before one and a BOM at the start dropped."""
+    for n, line in enumerate(stream, start=1):
+        if n == 1 and line.startswith(BOM):
+            line = line[len(BOM):]
+        if line.endswith(b"\n"):
+            line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip():
+            yield Record(source, n, None, json_lines=True, line=line)
