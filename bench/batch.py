@@ -15,8 +15,8 @@ ratios hold on a noisy machine. Figures (medians over --runs):
   every policy file validated, the first run after a change);
 - phases: where one core's time goes over the first 2,000 encounters (read, validate, facts, ground, solve,
   result, write), in microseconds an encounter;
-- rss (with --rss N, e.g. 100000): the peak resident memory of the largest worker and of the parent over N
-  encounters answered by this tree.
+- rss (with --rss N, e.g. 100000): the peak resident memory of the command line (the parent) and of its largest
+  worker over N varied encounters in one JSON Lines file answered by this tree, sampled from /proc.
 
 Ratios are this tree / baseline (below 1: this tree is faster, or smaller).
 """
@@ -63,16 +63,34 @@ out = {"read+validate": t1 - t0, "facts": tm.facts, "ground": tm.ground, "solve"
 print(json.dumps({k: round(1e6 * v / n, 1) for k, v in out.items()}))
 '''
 
-_RSS = r'''
-import json, resource, sys
-from solver.batch import Job, run
-from solver.engine import Engine
-from solver.reading import read_file
-answers = run(Job(Engine(), form="json"), list(read_file(sys.argv[1])), 2)
-print(json.dumps({"answered": len(answers),
-                  "worker_peak_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-                  "parent_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
-'''
+def rss_of_command(cmd: list[str], tree: Path, every: float = 0.5) -> dict:
+    """Peak resident sets (MiB) of a command (the parent) and of its largest child (a worker), sampled from /proc
+    every `every` seconds while it runs, and the kernel's peak over all of them (ru_maxrss)."""
+    def rss(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")) / 1024
+        except (OSError, StopIteration):
+            return 0.0
+
+    def children(pid: int) -> list[int]:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.Popen(cmd, env=_env(tree), cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = worker = 0.0
+    t0 = time.perf_counter()
+    while proc.poll() is None:
+        parent = max(parent, rss(proc.pid))
+        worker = max([worker] + [rss(c) for c in children(proc.pid)])
+        time.sleep(every)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"seconds": round(time.perf_counter() - t0, 1), "parent_peak_mib": round(parent, 1),
+            "worker_peak_mib": round(worker, 1), "max_rss_any_mib": round(max(peak, before) / 1024, 1)}
 
 
 def _env(tree: Path, **extra: str) -> dict:
@@ -179,8 +197,8 @@ def phases_and_memory(args, work: Path, data: Path, trees: dict) -> None:
     if args.rss:
         big = work / "rss.jsonl"
         big.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in varied_encounters(args.rss, 3)), encoding="utf-8")
-        p = subprocess.run([py, "-c", _RSS, str(big)], env=_env(HERE), cwd=HERE, capture_output=True, text=True, check=True)
-        print(f"memory over {args.rss} varied encounters (this tree, 2 workers):", p.stdout.strip())
+        got = rss_of_command([py, "-m", "solver", "check", str(big), "--format", "json"], HERE)
+        print(f"memory of `payerkb check` over {args.rss} varied encounters (this tree, JSON Lines, every core):", json.dumps(got))
 
 
 if __name__ == "__main__":

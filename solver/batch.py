@@ -123,10 +123,8 @@ def _answer_in_worker(chunk: list[Record]) -> list[Answer]:
 
 
 def _start_worker() -> None:
-    """A worker ignores Ctrl-C (the parent stops the pool), and collects its garbage as _collector says (a
-    command line parent may have turned the collector off for itself)."""
+    """A worker ignores Ctrl-C: the parent stops the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.enable()
 
 
 class _RepeatedIds:
