@@ -97,6 +97,24 @@ class Builder:
                 _check(False)
 
 
+def literals(atoms, reps) -> list[int | None]:
+    """The program literal of each symbol handle among a grounded Control's symbolic atoms (ctl.symbolic_atoms),
+    None for a symbol that is no atom: `atoms[Symbol(rep)].literal` without a cffi buffer a call."""
+    a = atoms._rep  # pylint: disable=protected-access
+    find, valid_, literal = _lib.clingo_symbolic_atoms_find, _lib.clingo_symbolic_atoms_is_valid, _lib.clingo_symbolic_atoms_literal
+    it, ok, lit = _ffi.new("clingo_symbolic_atom_iterator_t*"), _ffi.new("bool*"), _ffi.new("clingo_literal_t*")
+    out: list[int | None] = []
+    for rep in reps:
+        _check(find(a, rep, it))
+        _check(valid_(a, it[0], ok))
+        if not ok[0]:
+            out.append(None)
+            continue
+        _check(literal(a, it[0], lit))
+        out.append(lit[0])
+    return out
+
+
 def builder() -> Builder:
     """This thread's Builder."""
     b = getattr(_local, "builder", None)

@@ -67,3 +67,23 @@ def test_facts_added_by_handle_are_the_facts_of_the_program():
     models = []
     ctl.solve(on_model=lambda m: models.append(sorted(m.symbols(atoms=True))))
     assert models == [sorted(facts)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(facts=st.lists(VALUES, max_size=8), externals=st.lists(VALUES, max_size=8), others=st.lists(VALUES, max_size=4))
+def test_the_literals_looked_up_through_the_binding_are_the_public_apis(facts, externals, others):
+    """Facts and externals added as handles are the atoms the public API finds, with its literals; a symbol
+    that is no atom has none."""
+    b = symbols.builder()
+    ctl = clingo.Control()
+    with ctl.backend() as backend:
+        b.add_facts(backend, [b.function("f", [built(b, v)]) for v in facts])
+        for v in externals:
+            backend.add_external(backend.add_atom(Function("x", [public(v)])), clingo.TruthValue.Free)
+    ctl.ground([("base", [])])
+    asked = [Function("f", [public(v)]) for v in facts] + [Function("x", [public(v)]) for v in externals] \
+        + [Function("g", [public(v)]) for v in others]
+    atoms = ctl.symbolic_atoms
+    expected = [atom.literal if (atom := atoms[sym]) is not None else None for sym in asked]
+    assert symbols.literals(atoms, [symbols.handle(sym) for sym in asked]) == expected
+    assert all(lit is None for lit in expected[len(facts) + len(externals):])

@@ -14,10 +14,12 @@ import clingo
 import clingo.ast
 from clingo import Function, Number, Symbol
 
+from solver import symbols
 from solver.facts import _sym
 from solver.param_types import DOCUMENTATION_ELEMENTS
 from solver.policy import Policies
 from solver.resident.shape import R_PCT, R_TEXT, R_WKS, Shape, known_modifiers, r_day, r_dx, r_gap, r_mod, r_mu, r_note, r_plus
+from solver.symbols import handle
 from solver.thresholds import thresholds
 
 SIDES = ("left", "right", "midline", "unspecified")
@@ -139,24 +141,24 @@ class ShapeProgram:
         self.atoms: dict[tuple, int] = {}
         mk = _atom
 
-        with ctl.backend() as backend:
+        with ctl.backend() as backend:  # as handles (solver/symbols.py): no cffi buffer a fact
             shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rules(k)]
-            for sym in shared + engine._set_facts(shape.set_id):
-                backend.add_rule([backend.add_atom(sym)])
-            for name, args in shape.facts + tuple(placeholders):
-                backend.add_rule([backend.add_atom(mk(name, args))])
+            facts = [handle(sym) for sym in shared + engine._set_facts(shape.set_id)]
+            facts += [handle(mk(name, args)) for name, args in shape.facts + tuple(placeholders)]
             # The externals are declared by the grounder (`#external p(X) : r_dom_p(X).`, _EXTERNALS), over domain
             # facts given through the backend: externals added through the backend itself are not seen as
             # open by the grounder's aggregates (a count over them grounds only some of its values).
-            for name, args in ext:
-                backend.add_rule([backend.add_atom(mk("r_dom_" + name, args))])
+            facts += [handle(mk("r_dom_" + name, args)) for name, args in ext]
+            symbols.builder().add_facts(backend, facts)
         with clingo.ast.ProgramBuilder(ctl) as builder:
             for stmt in _external_statements({(name, len(args) + 1) for name, args in ext}):
                 builder.add(stmt)
         ctl.ground([("base", [])])
-        atoms = ctl.symbolic_atoms
-        for name, args in ext:
-            self.atoms[(name, args)] = atoms[mk(name, args)].literal
+        found = symbols.literals(ctl.symbolic_atoms, [handle(mk(name, args)) for name, args in ext])
+        for (name, args), lit in zip(ext, found):
+            if lit is None:
+                raise KeyError(f"external {name}{args} was not grounded")
+            self.atoms[(name, args)] = lit
         self.true: set[int] = set()
         self.build_seconds = time.perf_counter() - t0
 
