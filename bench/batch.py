@@ -16,7 +16,7 @@ ratios hold on a noisy machine. Figures (medians over --runs):
 - phases: where one core's time goes over the first 2,000 encounters (read, validate, facts, ground, solve,
   result, write), in microseconds an encounter;
 - rss (with --rss N, e.g. 100000): the peak resident memory of the command line (the parent) and of its largest
-  worker over N varied encounters in one JSON Lines file answered by this tree, sampled from /proc.
+  worker over N varied encounters in one JSON Lines file answered by this tree (VmHWM, read from /proc).
 
 Ratios are this tree / baseline (below 1: this tree is faster, or smaller).
 """
@@ -64,12 +64,12 @@ print(json.dumps({k: round(1e6 * v / n, 1) for k, v in out.items()}))
 '''
 
 def rss_of_command(cmd: list[str], tree: Path, every: float = 0.5) -> dict:
-    """Peak resident sets (MiB) of a command (the parent) and of its largest child (a worker), sampled from /proc
-    every `every` seconds while it runs, and the kernel's peak over all of them (ru_maxrss)."""
-    def rss(pid: int) -> float:
+    """Peak resident sets (MiB, the kernel's high-water mark VmHWM) of a command (the parent) and of its largest
+    child (a worker), read from /proc every `every` seconds while it runs."""
+    def peak(pid: int) -> float:
         try:
             with open(f"/proc/{pid}/status", encoding="ascii") as f:
-                return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")) / 1024
+                return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
         except (OSError, StopIteration):
             return 0.0
 
@@ -80,17 +80,18 @@ def rss_of_command(cmd: list[str], tree: Path, every: float = 0.5) -> dict:
         except OSError:
             return []
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.Popen(cmd, env=_env(tree), cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parent = worker = 0.0
+    workers: set[int] = set()
     t0 = time.perf_counter()
     while proc.poll() is None:
-        parent = max(parent, rss(proc.pid))
-        worker = max([worker] + [rss(c) for c in children(proc.pid)])
+        parent = max(parent, peak(proc.pid))
+        kids = children(proc.pid)
+        workers.update(kids)
+        worker = max([worker] + [peak(c) for c in kids])
         time.sleep(every)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"seconds": round(time.perf_counter() - t0, 1), "parent_peak_mib": round(parent, 1),
-            "worker_peak_mib": round(worker, 1), "max_rss_any_mib": round(max(peak, before) / 1024, 1)}
+            "worker_peak_mib": round(worker, 1), "workers": len(workers)}
 
 
 def _env(tree: Path, **extra: str) -> dict:

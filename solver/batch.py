@@ -27,7 +27,8 @@ from solver.reading import Record
 
 CHUNK = 1000  # records a worker task reads, answers and writes
 GROUP = 100  # encounters of one payer answered in one grounding (a grounding of fewer rules and families)
-TASKS_PER_WORKER = 25  # a worker is replaced after this many chunks: clingo interns symbols for a process's life
+TASKS_PER_WORKER = 8  # a worker is replaced after this many chunks: clingo interns symbols for a process's life
+# (over 100,000 varied encounters: 10 chunks took a worker to 305 MB, 25 to over 400; the cap is 300)
 POOL_FROM = 2 * GROUP  # more records than this are answered on every core (fewer: forking costs more than it saves)
 
 
