@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from solver.encounter import MAX_ID, Encounter
 from solver.errors import InputError, Problem, pydantic_problems
-from solver.formats import input_formats
+from solver.formats import input_formats, line_readers
 
 MAX_DEPTH = 16  # lists and mappings inside one another, from the top of a file; an encounter needs 5
 TOO_DEEP = "\x00payerkb: nested too deeply"  # stands for a part of the input cut off below MAX_DEPTH
@@ -334,9 +334,21 @@ def _is_json(line: bytes) -> bool:
 
 
 def _json_lines(records: list[bytes], source: str) -> Iterator[Record]:
+    readers = line_readers()
     for n, line in enumerate(records, start=1):
         if line.strip():
-            yield Record(source, n, None, json_lines=True, line=line)
+            yield _line_record(readers, line, source, n)
+
+
+def _line_record(readers, line: bytes, source: str, n: int) -> Record:
+    """A JSON Lines record, decoded where it is answered (Record.resolve); a line a format of the field reads
+    (a FHIR resource: NDJSON) is read now, by that format."""
+    if b'"resourceType"' in line:
+        for read in readers:
+            rec = read(line, source, n)
+            if rec is not None:
+                return rec
+    return Record(source, n, None, json_lines=True, line=line)
 
 
 def _file_problem(source: str, message: str) -> InputError:
@@ -435,6 +447,7 @@ _SNIFF = 1 << 16  # bytes a format of the field is asked to recognize a JSON Lin
 def _json_lines_of(stream, source: str) -> Iterator[Record]:
     """The records of a JSON Lines file read a line at a time (a file of any length is never held whole), as
     read_bytes reads it: lines split on line feeds, a CR before one and a BOM at the start dropped."""
+    readers = line_readers()
     for n, line in enumerate(stream, start=1):
         if n == 1 and line.startswith(BOM):
             line = line[len(BOM):]
@@ -443,4 +456,4 @@ def _json_lines_of(stream, source: str) -> Iterator[Record]:
         if line.endswith(b"\r"):
             line = line[:-1]
         if line.strip():
-            yield Record(source, n, None, json_lines=True, line=line)
+            yield _line_record(readers, line, source, n)

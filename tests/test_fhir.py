@@ -221,3 +221,34 @@ def test_a_diagnosis_reference_to_no_condition_or_to_an_icd9_condition_is_a_prob
     claim["contained"] = [{"resourceType": "Condition", "id": "dx1", "code": first, "subject": claim["patient"]}]
     found = dict(problems(one(claim)))
     assert "ICD-9-CM" in found["diagnosis.0.diagnosisReference (Condition 'dx1').code.coding"]
+
+
+def _ndjson(tmp_path, lines: list) -> Path:
+    path = tmp_path / "Claim.ndjson"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ndjson_of_claims_is_read_a_claim_a_line_beside_contract_lines_and_other_resources(tmp_path):
+    """FHIR Bulk Data's NDJSON: each line's Claim is an encounter of that line; a Patient line is an error of its
+    line; a contract-v1 line that only mentions the word resourceType is read as an encounter."""
+    claim = load("claim-tpi-note.json")
+    second = dict(claim, id="tpi-2")
+    mentions = {"id": "v1", "payer": "cigna", "date_of_service": "2024-06-10", "resourceType_note": 1}
+    path = _ndjson(tmp_path, [claim, {"resourceType": "Patient", "id": "p1"}, mentions, second])
+    p = subprocess.run(PAYERKB + ["check", str(path), "--format", "json"], capture_output=True, text=True, cwd=ROOT, check=False)
+    out = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [(o["encounter"], o["outcome"]) for o in out] == [("tpi-1", "allow"), ("Patient/p1", "error"), ("v1", "error"), ("tpi-2", "allow")]
+    assert [(line["code"], line["modifiers"]) for line in out[0]["claim"]] == [("20552", ["50"])]  # as the Claim bills it
+    assert out[1]["errors"][0]["field"] == "resourceType" and "a FHIR Patient is not a claim" in out[1]["errors"][0]["message"]
+    assert out[2]["errors"][0]["field"] == "resourceType_note"  # the contract's reader: an unknown key of that line
+    assert p.returncode == 2 and "line 2 (id Patient/p1)" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_ndjson_claims_answered_as_fhir_name_each_claim_in_their_claim_responses(tmp_path):
+    claim = load("claim-tpi-note.json")
+    path = _ndjson(tmp_path, [claim, dict(claim, id="tpi-2")])
+    p = subprocess.run(PAYERKB + ["check", str(path), "--format", "fhir"], capture_output=True, text=True, cwd=ROOT, check=False)
+    bundle = Bundle.model_validate_json(p.stdout)
+    requests = [e.resource.request.reference for e in bundle.entry]
+    assert requests == ["Claim/tpi-1", "Claim/tpi-2"] and p.returncode == 0

@@ -110,8 +110,33 @@ def records(data: bytes, source: str) -> Iterator[Record]:
                          f"{WHAT_TO_SEND} (a Coverage goes inside the Claim's Bundle, or in Claim.contained)", _label(1, rid))])
 
 
-def _label(index: int, rid: str | None) -> str:
-    return f"record {index}" + (f" (id {rid})" if rid else "")
+def line_record(line: bytes, source: str, index: int) -> Record | None:
+    """One line of NDJSON holding a FHIR resource (FHIR Bulk Data's form: one resource a line) as a record of
+    that line: a Claim read as from a file of its own (its Conditions and Coverage contained in it), another
+    resource an error naming its line. None for a line that is no FHIR resource (a contract-v1 encounter that
+    only mentions the word): the JSON Lines reader reads it, with its own errors."""
+    if not _RESOURCE.search(line):
+        return None
+    try:
+        top = json.loads(line.decode("utf-8"), object_pairs_hook=_pairs)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(top, dict) or not isinstance(top.get("resourceType"), str):
+        return None
+    kind = top["resourceType"]
+    if kind == "Claim":
+        rec = _claim(top, source, index, "", {}, "line")
+    else:
+        rid = _short(f"{kind}/{top.get('id')}") if top.get("id") else None
+        rec = FhirRecord(source, index, rid, resource=kind, problems=[Problem(source, "resourceType", f"a FHIR {kind} is not a claim; payerkb "
+                         "checks a FHIR Claim on each line of NDJSON (its Coverage and Conditions in Claim.contained): remove this line",
+                         _label(index, rid, "line"))])
+    rec.json_lines = True
+    return rec
+
+
+def _label(index: int, rid: str | None, kind: str = "record") -> str:
+    return f"{kind} {index}" + (f" (id {rid})" if rid else "")
 
 
 def _short(text: str | None) -> str | None:
@@ -167,12 +192,12 @@ def _references(node) -> set[str]:
 class _Claim:
     """The mapping of one Claim; problems are collected with FHIR field paths."""
 
-    def __init__(self, res: dict, source: str, index: int, prefix: str, resources: dict):
+    def __init__(self, res: dict, source: str, index: int, prefix: str, resources: dict, kind: str = "record"):
         self.res, self.source, self.prefix, self.resources = res, source, prefix, resources
         self.rid = _short(str(res["id"])) if res.get("id") else None
         ident = (res.get("identifier") or [{}])[0].get("value") if isinstance(res.get("identifier"), list) else None
         self.enc_id = self.rid or _short(str(ident) if ident else None) or f"{source}#{index}"
-        self.label = _label(index, self.rid or self.enc_id)
+        self.label = _label(index, self.rid or self.enc_id, kind)
         self.problems: list[Problem] = []
 
     def problem(self, field: str, message: str) -> None:
@@ -187,8 +212,8 @@ class _Claim:
         return self.resources.get(text)
 
 
-def _claim(res: dict, source: str, index: int, prefix: str, resources: dict) -> Record:
-    c = _Claim(res, source, index, prefix, resources)
+def _claim(res: dict, source: str, index: int, prefix: str, resources: dict, kind: str = "record") -> Record:
+    c = _Claim(res, source, index, prefix, resources, kind)
     rec = FhirRecord(source, index, c.rid or c.enc_id, claim=_echo(res))
     for path, key in _twice(res):
         c.problem(path, f"key {key!r} is given more than once; keep one")
