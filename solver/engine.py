@@ -129,14 +129,16 @@ class Engine:
         return out
 
     def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
-                messages: list[str] | None = None, withhold: frozenset = frozenset()) -> tuple[clingo.Control, list[EncounterFacts]]:
+                messages: list[str] | None = None, withhold: frozenset = frozenset(),
+                parts: list | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
         """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
         these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
 
         The search programs (what-if, verify, policy diff) start from this, add their own choices and goals and
         solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra.
         Encounter facts in `withhold` are not added: the caller adds them under its own conditions (a search
-        that may remove a fact of the encounter)."""
+        that may remove a fact of the encounter). `parts`: the knowledge base's parsed parts to replay in place of
+        the engine's own (the same shape, e.g. fewer statements); the engine is left as it is."""
         sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
@@ -164,7 +166,7 @@ class Engine:
         if sets:
             given.add(("rule_set_member", 2))
         with clingo_ast.ProgramBuilder(ctl) as builder:
-            for name, stmts, defined in self._parts:
+            for name, stmts, defined in (self._parts if parts is None else parts):
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
