@@ -78,7 +78,13 @@ def _apply(raw: dict, change: dict) -> None:
 
 def get_value(enc: Encounter, path: str):
     """The value at a path (None when absent)."""
-    node = enc.model_dump(mode="json")
+    return value_at(enc.model_dump(mode="json"), path)
+
+
+def value_at(doc: dict, path: str):
+    """The value at a path of an encounter's JSON (enc.model_dump(mode="json"): one made for many look-ups), None
+    when absent."""
+    node = doc
     for tok in parse_path(path):
         try:
             node = node[tok]
