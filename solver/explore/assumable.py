@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from solver.explore.contract_paths import value_at
+from solver.explore.patching import document
 from solver.encounter import Encounter
 from solver.errors import PolicyError, Problem, pydantic_problems
 from solver.explore.assumable_model import AssumableFile
@@ -105,7 +106,7 @@ def _container_present(doc: dict, path: str) -> bool:
 def assumable(pol: Policies, enc: Encounter, spec: dict, change_service: bool = False) -> list[Change]:
     """What the missing-facts search may assume for this encounter (facts already true are left out)."""
     out: list[Change] = []
-    doc = enc.model_dump(mode="json")  # the encounter's JSON, made once for every path looked up
+    doc = document(enc)  # the encounter's JSON, made once for every path looked up
     for item in spec.get("documentation", []):
         ch = _documentation_change(pol, enc, doc, item)
         if ch is not None and value_at(doc, ch.path) != ch.value:
@@ -117,7 +118,7 @@ def assumable(pol: Policies, enc: Encounter, spec: dict, change_service: bool = 
 
 
 def _documentation_change(pol: Policies, enc: Encounter, doc: dict, item: dict) -> Change | None:
-    """doc: the encounter's JSON (enc.model_dump(mode="json"))."""
+    """doc: the encounter's JSON document (patching.document)."""
     path = item["path"]
     if item.get("needs") and value_at(doc, item["needs"]) is None:
         return None
