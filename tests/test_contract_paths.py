@@ -20,8 +20,8 @@ def tokenizer_of_before(path: str):
     while pos < len(path):
         m = _TOKEN.match(path, pos)
         if not m or (m.group(3) and expect_name) or (m.group(1) and not expect_name):
-            return (path, "not a contract-v1 path; write e.g. documentation.conservative_therapy.failed or "
-                          "injections[0].muscle")
+            return (path, ("not a contract-v1 path; write e.g. documentation.conservative_therapy.failed or "
+                           "injections[0].muscle"))
         if m.group(1):
             out.append(m.group(1))
             expect_name = False

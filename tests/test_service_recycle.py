@@ -50,7 +50,10 @@ def test_a_shutdown_during_a_recycle_leaves_no_worker_of_the_new_pool_running():
 
     async def scenario():
         before = set(multiprocessing.active_children())
-        mine = lambda: [p for p in multiprocessing.active_children() if p not in before]  # noqa: E731
+
+        def mine():
+            return [p for p in multiprocessing.active_children() if p not in before]
+
         pool = WorkerPool(1, POLICIES_DIR, timeout=120, recycle_mb=1)  # below any worker's: the first answer recycles
         try:
             await pool.warm()
