@@ -64,6 +64,9 @@ class Engine:
     timings: Timings = field(default_factory=Timings)
     # What clingo said while grounding (a warning is a defect of the knowledge base; tests require none).
     messages: list[str] = field(default_factory=list)
+    # handles of each rule's facts and of each rule set's (solver/symbols.py), made on first use
+    _rule_handles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _set_handles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # validated once, then read from the policies cache while no file (nor the code) changes
@@ -129,14 +132,16 @@ class Engine:
         return out
 
     def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
-                messages: list[str] | None = None, withhold: frozenset = frozenset()) -> tuple[clingo.Control, list[EncounterFacts]]:
+                messages: list[str] | None = None, withhold: frozenset = frozenset(),
+                parts: list | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
         """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
         these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
 
         The search programs (what-if, verify, policy diff) start from this, add their own choices and goals and
         solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra.
         Encounter facts in `withhold` are not added: the caller adds them under its own conditions (a search
-        that may remove a fact of the encounter)."""
+        that may remove a fact of the encounter). `parts`: the knowledge base's parsed parts to replay in place of
+        the engine's own (the same shape, e.g. fewer statements); the engine is left as it is."""
         sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
@@ -151,7 +156,7 @@ class Engine:
         codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
         # the tables' and rules' facts as handles with their signatures, each rule's made once (they never change)
         fixed, given = self._table_facts.handles_for_codes(codes)
-        by_rule = self.__dict__.setdefault("_rule_handles", {})
+        by_rule = self._rule_handles
         for k in sorted(in_force):
             got = by_rule.get(k)
             if got is None:
@@ -164,7 +169,7 @@ class Engine:
         if sets:
             given.add(("rule_set_member", 2))
         with clingo_ast.ProgramBuilder(ctl) as builder:
-            for name, stmts, defined in self._parts:
+            for name, stmts, defined in (self._parts if parts is None else parts):
                 if name.startswith("families/") and name not in files:
                     continue
                 for stmt in stmts:
@@ -176,7 +181,7 @@ class Engine:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
         add = symbols.builder().add_facts
-        by_set = self.__dict__.setdefault("_set_handles", {})
+        by_set = self._set_handles
         with ctl.backend() as backend:
             add(backend, fixed)
             for s in sorted(sets):
@@ -243,25 +248,19 @@ class Engine:
         return "\n".join(lines) + "\n"
 
 
-_PARSED: dict[tuple[str, float], list] = {}
+_PARSED: dict[str, tuple[float, list]] = {}  # path -> (its time when parsed, statements): the last version only
 
 
 def _parsed(path: Path) -> list:
     """The statements of an extra program file, parsed once per process (and again when the file changes)."""
-    key = (str(path.resolve()), path.stat().st_mtime)
-    if key not in _PARSED:
+    key, mtime = str(path.resolve()), path.stat().st_mtime
+    got = _PARSED.get(key)
+    if got is None or got[0] != mtime:
         stmts: list = []
         clingo_ast.parse_string(path.read_text(encoding="utf-8"),
                                 lambda stmt: stmt.ast_type != clingo_ast.ASTType.Comment and stmts.append(stmt))
-        _PARSED[key] = stmts
-    return _PARSED[key]
-
-
-def _defined(stmt) -> tuple[str, int] | None:
-    """The predicate a `#defined name/arity.` statement declares (positive ones), else None."""
-    if stmt.ast_type != clingo_ast.ASTType.Defined or not stmt.positive:
-        return None
-    return (stmt.name, stmt.arity)
+        got = _PARSED[key] = (mtime, stmts)
+    return got[1]
 
 
 def _failure(enc: Encounter, exc: Exception) -> dict:

@@ -93,9 +93,12 @@ def tables_digest(pol) -> str:
     return h.hexdigest()
 
 
-def same_rules(old, new, payer: str, on: dt.date) -> bool:
-    """The two versions put rules of the same meaning in force that day, over the same code tables."""
-    return (tables_digest(old) == tables_digest(new)
+def same_rules(old, new, payer: str, on: dt.date, same_tables: bool | None = None) -> bool:
+    """The two versions put rules of the same meaning in force that day, over the same code tables (same_tables:
+    whether they are, when the caller has compared them already)."""
+    if same_tables is None:
+        same_tables = tables_digest(old) == tables_digest(new)
+    return (same_tables
             and sorted(map(_meaning, old.in_force(payer, on))) == sorted(map(_meaning, new.in_force(payer, on))))
 
 
@@ -111,8 +114,10 @@ def _shifted(sym: clingo.Symbol, off: int) -> clingo.Symbol:
     return Function(sym.name, [Number(sym.arguments[0].number + off), *sym.arguments[1:]])
 
 
-def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: list[str] | None = None):
-    """The program holding both versions over the space (not grounded): (ctl, space facts, NEW's key offset)."""
+def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: list[str] | None = None,
+          changed: list[int] | None = None):
+    """The program holding both versions over the space (not grounded): (ctl, space facts, NEW's key offset).
+    changed: the keys of _changed for these versions that day, when the caller has them already."""
     sf = _both_space(old, new, payer, on, space)
     # lean: without the check's preferences among candidate claims and the wording of findings (the real
     # checks of a witness give both)
@@ -138,7 +143,9 @@ def build(old: Engine, new: Engine, payer: str, on: dt.date, space, messages: li
         for sym in sp.threshold_facts(new.policies, payer, on, [c for c, _, _ in sf.diagnoses], key=1, offset=off):
             add(sym)
         add(Function("encounter_rules", [Number(1), Number(NEW_SET)]))
-        for k in _changed(old.policies.in_force(payer, on), new_in_force, off):
+        if changed is None:
+            changed = _changed(old.policies.in_force(payer, on), new_in_force, off)
+        for k in changed:
             add(Function("changed", [Number(k)]))
     return ctl, sf, off
 
@@ -210,7 +217,8 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
     pair of outcomes shown already) before any witness is incomplete."""
     t0 = time.perf_counter()
     out = Search(window)
-    if same_rules(old.policies, new.policies, payer, window.date):
+    same_tables = tables_digest(old.policies) == tables_digest(new.policies)  # each folder's tables read once
+    if same_rules(old.policies, new.policies, payer, window.date, same_tables):
         out.note = "the same rules are in force under both versions"
         out.seconds = time.perf_counter() - t0
         return out
@@ -219,11 +227,11 @@ def search_window(old: Engine, new: Engine, payer: str, window: Window, space, l
     keys = _changed(old_rules, new_rules, off)
     out.changed = {"old": sorted({old.policies.instances[k].id for k in keys if k < off}),
                    "new": sorted({new.policies.instances[k - off].id for k in keys if k >= off})}
-    if tables_digest(old.policies) != tables_digest(new.policies):
+    if not same_tables:
         out.note = ("the code tables differ: the search answers both versions over OLD's tables, and each witness "
                     "is confirmed under each folder's own")
     messages: list[str] = []
-    ctl, sf, off = build(old, new, payer, window.date, space, messages)
+    ctl, sf, off = build(old, new, payer, window.date, space, messages, changed=keys)
     ctl.ground([("base", [])])
     picks = [(a.symbol, a.literal) for a in ctl.symbolic_atoms.by_signature("pick", 1)]
     outcome_lit = {(a.symbol.arguments[0].number, a.symbol.arguments[1].name): a.literal

@@ -61,3 +61,17 @@ def test_the_knowledge_base_grounds_without_a_single_warning():
     ctl.load(str(KB_DIR / "main.lp"))
     ctl.ground([("base", [])])
     assert not messages, messages
+
+
+def test_an_extra_program_edited_is_parsed_again_and_only_its_last_version_is_kept(tmp_path):
+    import os
+
+    from solver import engine as engine_module
+    path = tmp_path / "extra.lp"
+    path.write_text("a(1).\n")
+    first = engine_module._parsed(path)
+    path.write_text("a(1). a(2).\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = engine_module._parsed(path)
+    assert len(second) == len(first) + 1 and engine_module._parsed(path) is second
+    assert len([k for k in engine_module._PARSED if str(path.resolve()) in str(k)]) == 1

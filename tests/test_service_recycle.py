@@ -43,3 +43,33 @@ def test_a_worker_past_the_memory_bound_gets_the_pool_replaced_by_a_warm_one_tha
             pool.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_shutdown_during_a_recycle_leaves_no_worker_of_the_new_pool_running():
+    import multiprocessing
+
+    async def scenario():
+        before = set(multiprocessing.active_children())
+
+        def mine():
+            return [p for p in multiprocessing.active_children() if p not in before]
+
+        pool = WorkerPool(1, POLICIES_DIR, timeout=120, recycle_mb=1)  # below any worker's: the first answer recycles
+        try:
+            await pool.warm()
+            await pool.call(worker_pid)
+            for _ in range(100):  # the recycle's new pool starts its worker (its engine takes seconds to build)
+                if len(mine()) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(mine()) == 2 and pool.recycled == 0
+        finally:
+            pool.shutdown()
+        left = mine()
+        for p in left:  # not to outlive the test when it fails
+            p.kill()
+        assert not left, left
+        await asyncio.sleep(0.1)  # the cancelled recycle ends without taking over
+        assert pool.recycled == 0
+
+    asyncio.run(scenario())

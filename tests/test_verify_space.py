@@ -48,3 +48,22 @@ def test_a_space_file_with_an_unknown_muscle_is_an_error_naming_its_field(engine
     with pytest.raises(PolicyError) as err:
         sp.load_space(bad, engine.policies)
     assert "injections.muscles.head.1" in str(err.value) and "jawbone" in str(err.value)
+
+
+def test_a_lean_space_control_leaves_the_shared_engine_as_it_is_while_it_is_built(engine, monkeypatch):
+    """Another thread checking with the same engine meanwhile must see the full knowledge base."""
+    sf = sp.space_facts(engine.policies, "medicare-cgs", dt.date(2024, 6, 10))
+    full = engine._parts
+    seen = []
+    real = type(engine).control
+
+    def watching(self, *args, **kwargs):
+        seen.append(self._parts is full)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(engine), "control", watching)
+    lean = sp.control(engine, sf)
+    monkeypatch.undo()
+    assert seen == [True] and engine._parts is full
+    assert sum(len(s) for _n, s, _d in sp._lean(full)) < sum(len(s) for _n, s, _d in full)
+    lean.ground([("base", [])])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from solver.explore.contract_paths import get_value
+from solver.explore.contract_paths import value_at
+from solver.explore.patching import document
 from solver.encounter import Encounter
 from solver.errors import PolicyError, Problem, pydantic_problems
 from solver.explore.assumable_model import AssumableFile
@@ -97,17 +98,18 @@ def _params(pol: Policies, enc: Encounter, name: str) -> list:
     return [i.params[name] for i in pol.in_force(enc.payer, enc.date_of_service) if name in i.params]
 
 
-def _container_present(enc: Encounter, path: str) -> bool:
+def _container_present(doc: dict, path: str) -> bool:
     parent = path.rsplit(".", 1)[0]
-    return parent == path or get_value(enc, parent) is not None
+    return parent == path or value_at(doc, parent) is not None
 
 
 def assumable(pol: Policies, enc: Encounter, spec: dict, change_service: bool = False) -> list[Change]:
     """What the missing-facts search may assume for this encounter (facts already true are left out)."""
     out: list[Change] = []
+    doc = document(enc)  # the encounter's JSON, made once for every path looked up
     for item in spec.get("documentation", []):
-        ch = _documentation_change(pol, enc, item)
-        if ch is not None and get_value(enc, ch.path) != ch.value:
+        ch = _documentation_change(pol, enc, doc, item)
+        if ch is not None and value_at(doc, ch.path) != ch.value:
             out.append(ch)
     out += _injection_changes(pol, enc, spec)
     if change_service:
@@ -115,28 +117,29 @@ def assumable(pol: Policies, enc: Encounter, spec: dict, change_service: bool = 
     return out
 
 
-def _documentation_change(pol: Policies, enc: Encounter, item: dict) -> Change | None:
+def _documentation_change(pol: Policies, enc: Encounter, doc: dict, item: dict) -> Change | None:
+    """doc: the encounter's JSON document (patching.document)."""
     path = item["path"]
-    if item.get("needs") and get_value(enc, item["needs"]) is None:
+    if item.get("needs") and value_at(doc, item["needs"]) is None:
         return None
     if "from_param" in item:
         values = _params(pol, enc, item["from_param"])
         if not values:
             return None
         value = max(values)
-        current = get_value(enc, path)
+        current = value_at(doc, path)
         if current is not None and current >= value:
             return None
         return Change(path, value, item["reading"].format(value=value), item.get("cost", 1))
     if "from_params" in item:
         found = {k: _params(pol, enc, p) for k, p in item["from_params"].items()}
-        if not all(found.values()) or get_value(enc, path) is not None:
+        if not all(found.values()) or value_at(doc, path) is not None:
             return None
         value = {k: max(v) for k, v in found.items()} | dict(item.get("extra", {}))
         return Change(path, value, item["reading"].format(**value), item.get("cost", 1))
-    if not _container_present(enc, path):
+    if not _container_present(doc, path):
         return None
-    if isinstance(item["value"], dict) and get_value(enc, path) is not None:
+    if isinstance(item["value"], dict) and value_at(doc, path) is not None:
         return None
     return Change(path, item["value"], item["reading"], item.get("cost", 1))
 

@@ -43,10 +43,13 @@ def slot_for(engine, enc: Encounter, code: str, option: str) -> Function:
                                                       "ask for a TPI code, or the code of its E/M or another documented procedure")])
 
 
-def check_variants(engine, enc: Encounter, change_sets: list[list[Change]]) -> list[tuple[list[Change], Encounter, dict]]:
-    """Each set of changes applied to the encounter and checked for real (one grounding for all of them)."""
+def check_variants(engine, enc: Encounter, change_sets: list[list[Change]],
+                   check=None) -> list[tuple[list[Change], Encounter, dict]]:
+    """Each set of changes applied to the encounter and checked for real (one grounding for all of them).
+    check: what answers the list of variants (by default engine.check_many; a resident engine's check_variants
+    answers them on its shape programs)."""
     variants = [(chs, apply_changes(enc, [c.as_change() for c in chs])) for chs in change_sets]
-    results = engine.check_many([v for _chs, v in variants]) if variants else []
+    results = (check or engine.check_many)([v for _chs, v in variants]) if variants else []
     return [(chs, v, r) for (chs, v), r in zip(variants, results)]
 
 

@@ -18,8 +18,9 @@ from solver.explore.whatif import difference
 MAX_DATES = 50  # dates of service asked one by one (a range has no such bound: its dates are computed)
 
 
-def deciding_rules(result: dict) -> list[dict]:
-    """The rules of the error and review findings, once each, with their citations."""
+def error_and_review_rules(result: dict) -> list[dict]:
+    """The rules of the error and review findings, once each, with their citations (a row's "deciding_rules";
+    not solver/case_coverage.py deciding_rules, the rules that decide the outcome alone)."""
     out: dict[str, dict] = {}
     for f in result.get("findings", []):
         if f["severity"] == "error" or f.get("review"):
@@ -38,7 +39,7 @@ def deciding_rules(result: dict) -> list[dict]:
 
 def _row(result: dict) -> dict:
     return {"payer": result["payer"], "date_of_service": result["date_of_service"], "outcome": result["outcome"],
-            "claim": result["claim"], "deciding_rules": deciding_rules(result),
+            "claim": result["claim"], "deciding_rules": error_and_review_rules(result),
             "policy_versions": result.get("policy", {}).get("versions", []),
             "rules_in_force": result.get("policy", {}).get("rules", [])}
 

@@ -12,35 +12,30 @@ from pydantic import ValidationError
 
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
+from solver.explore.patching import document, path_steps
 
-_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
+_INDEXES = re.compile(r"(?:\[\d+\])*")
 
 
 def parse_path(path: str) -> list[str | int]:
-    """`injections[2].muscle` -> ["injections", 2, "muscle"]; a malformed path is an InputError naming it."""
-    out: list[str | int] = []
-    pos, expect_name = 0, True
-    while pos < len(path):
-        m = _TOKEN.match(path, pos)
-        if not m or (m.group(3) and expect_name) or (m.group(1) and not expect_name):
-            raise InputError([Problem("(command line)", path, "not a contract-v1 path; write e.g. "
-                                      "documentation.conservative_therapy.failed or injections[0].muscle")])
-        if m.group(1):
-            out.append(m.group(1))
-            expect_name = False
-        elif m.group(2):
-            out.append(int(m.group(2)))
-        else:
-            expect_name = True
-        pos = m.end()
-    if not out or expect_name:
+    """`injections[2].muscle` -> ["injections", 2, "muscle"]; a malformed path is an InputError naming it.
+
+    patching's reading of a path (patching.path_steps), as this module has always read it: no blank trimmed, and a
+    field may be preceded by indexes (`[0]injections`); a path cut short (empty, ending with a dot or with indexes
+    where a field is due) gets the short message."""
+    steps = path_steps(path, leading_indexes=True)
+    if steps is not None:
+        return steps
+    *parts, last = path.split(".")
+    if _INDEXES.fullmatch(last) and path_steps(".".join(parts) + ".x" if parts else "x", leading_indexes=True):
         raise InputError([Problem("(command line)", path or "(empty)", "not a contract-v1 path")])
-    return out
+    raise InputError([Problem("(command line)", path, "not a contract-v1 path; write e.g. "
+                              "documentation.conservative_therapy.failed or injections[0].muscle")])
 
 
 def apply_changes(enc: Encounter, changes: list[dict]) -> Encounter:
     """The encounter with every change applied in order, validated again as contract v1."""
-    raw = enc.model_dump(mode="json")
+    raw = document(enc)
     for ch in changes:
         _apply(raw, ch)
     try:
@@ -52,6 +47,9 @@ def apply_changes(enc: Encounter, changes: list[dict]) -> Encounter:
 
 
 def _apply(raw: dict, change: dict) -> None:
+    """One change in place. Not patching.set_path: a missing container is made from the next step ({} or []), not
+    from the contract's defaults, and a step is not checked against the contract (the validation of the whole
+    document after the changes names a wrong field); a change may remove ("op": "remove")."""
     tokens = parse_path(change["path"])
     node = raw
     for i, tok in enumerate(tokens[:-1]):
@@ -78,7 +76,13 @@ def _apply(raw: dict, change: dict) -> None:
 
 def get_value(enc: Encounter, path: str):
     """The value at a path (None when absent)."""
-    node = enc.model_dump(mode="json")
+    return value_at(document(enc), path)
+
+
+def value_at(doc: dict, path: str):
+    """The value at a path of an encounter's JSON document (patching.document: one made for many look-ups), None
+    when absent."""
+    node = doc
     for tok in parse_path(path):
         try:
             node = node[tok]

@@ -13,7 +13,6 @@ from solver.encounter import Encounter
 from solver.explore.common import (OUTCOME_LP, SEARCH_DIR, check_variants, line_text, parse_asked, rules_satisfied,
                                    slot_for, summary)
 from solver.explore import overlay
-from solver.explore.contract_paths import apply_changes
 
 MISSING_LP = SEARCH_DIR / "missing.lp"
 MAX_ALTERNATIVES = 12
@@ -163,9 +162,7 @@ class _ResidentSpace:
         return self.res.check(self.enc)
 
     def check(self, change_sets):
-        variants = [(chs, apply_changes(self.enc, [c.as_change() for c in chs])) for chs in change_sets]
-        results = self.res.check_variants([v for _c, v in variants]) if variants else []
-        return [(chs, v, r) for (chs, v), r in zip(variants, results)]
+        return check_variants(self.res, self.enc, change_sets, check=self.res.check_variants)
 
     def find(self, goal: str, limit: int) -> tuple[list[frozenset[int]], bool]:
         got = self.found.pop(goal, None) or self.res.solve_assuming(self.enc, assumable=self.changes, goal=goal, limit=limit)

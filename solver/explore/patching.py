@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 
-_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
+_STEP = re.compile(r"((?:\[\d+\])*)([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
@@ -40,16 +40,27 @@ def path_text(steps: typing.Sequence) -> str:
     return out or "(encounter)"
 
 
-def parse_path(text: str) -> list:
-    """'injections[2].muscle' -> ['injections', 2, 'muscle']."""
+def path_steps(text: str, leading_indexes: bool = False) -> list | None:
+    """'injections[2].muscle' -> ['injections', 2, 'muscle']; None when the text is not a path (no blank is
+    trimmed). leading_indexes: a field may also be preceded by indexes (`[0]injections`, `a.[1]b`: how
+    solver/explore/contract_paths.py has read its paths)."""
     steps: list = []
-    for part in text.strip().split("."):
+    for part in text.split("."):
         m = _STEP.fullmatch(part)
-        if not m:
-            raise PathError(f"{text!r} is not a contract path; write fields with dots and 0-based indexes in brackets, "
-                            "e.g. injections[2].muscle or documentation.conservative_therapy.failed")
-        steps.append(m.group(1))
-        steps += [int(i) for i in _INDEX.findall(m.group(2))]
+        if not m or (m.group(1) and not leading_indexes):
+            return None
+        steps += [int(i) for i in _INDEX.findall(m.group(1))]
+        steps.append(m.group(2))
+        steps += [int(i) for i in _INDEX.findall(m.group(3))]
+    return steps
+
+
+def parse_path(text: str) -> list:
+    """'injections[2].muscle' -> ['injections', 2, 'muscle'] (blanks around the path trimmed)."""
+    steps = path_steps(text.strip())
+    if steps is None:
+        raise PathError(f"{text!r} is not a contract path; write fields with dots and 0-based indexes in brackets, "
+                        "e.g. injections[2].muscle or documentation.conservative_therapy.failed")
     return steps
 
 

@@ -173,13 +173,18 @@ class ShapeProgram:
             out.add(atom)
         return out
 
-    def solve(self, lits: set[int]) -> list[Symbol]:
+    def assign(self, lits: set[int]) -> None:
+        """Make these externals true and the others false, assigning only those that differ from the last time."""
         ctl = self.ctl
         for atom in self.true - lits:
             ctl.assign_external(atom, False)
         for atom in lits - self.true:
             ctl.assign_external(atom, True)
         self.true = lits
+
+    def solve(self, lits: set[int]) -> list[Symbol]:
+        ctl = self.ctl
+        self.assign(lits)
         shown: list[Symbol] = []
 
         def on_model(model: clingo.Model) -> None:

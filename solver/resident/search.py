@@ -28,13 +28,14 @@ from clingo import Function
 
 from solver.explore.assumable import Change
 from solver.explore.contract_paths import apply_changes
+from solver.explore.missing import OPTIONS as MISSING_OPTIONS
 from solver.encounter import Encounter
 from solver.errors import InputError
 from solver.resident.program import ShapeProgram
 from solver.resident.shape import Encoded, encode
 
 SEARCH_FILES = ("outcome.lp", "missing.lp")  # in the engine's own kb/search/
-SEARCH_OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]  # solver/explore/missing.py OPTIONS
+SEARCH_OPTIONS = MISSING_OPTIONS  # the options of explain --missing's search on an overlay: the same search
 SEARCHES_KEPT = 100
 COST_PRIORITY = 20  # kb/search/missing.lp: [W@20,E,A]
 
@@ -151,10 +152,7 @@ def cheapest(prog: ShapeProgram, p: Plan, goal: str = "allow", limit: int = 12) 
         bound_guard = bk.add_atom()
         bk.add_external(bound_guard, clingo.TruthValue.False_)
     goal_atom = Function("goal_outcome", [Function(goal)])
-    for lit in prog.true - base:
-        ctl.assign_external(lit, False)
-    for lit in base - prog.true:
-        ctl.assign_external(lit, True)
+    prog.assign(base)
     for lit in touched.values():
         ctl.assign_external(lit, None)
     ctl.assign_external(guard, True)
@@ -166,8 +164,7 @@ def cheapest(prog: ShapeProgram, p: Plan, goal: str = "allow", limit: int = 12) 
         ctl.release_external(guard)
         ctl.release_external(bound_guard)
         for key, lit in touched.items():
-            ctl.assign_external(lit, key in base_true)
-        prog.true = base
+            ctl.assign_external(lit, key in base_true)  # the baseline's again, as prog.assign left them
 
 
 def _enumerate(ctl, chosen: list[int], p: Plan, over: int, bound_guard: int, limit: int) -> Assumed:

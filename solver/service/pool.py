@@ -93,6 +93,8 @@ class WorkerPool:
         self.recycled = 0
         self.worker_mb = 0.0  # the largest resident set a worker of the current pool reported
         self._recycling = False
+        self._recycle_task: asyncio.Task | None = None  # held: the loop keeps only a weak reference to a task
+        self._warming: ProcessPoolExecutor | None = None  # the new pool a recycle is warming
         self._retired: list = []  # workers of retired pools (a timeout, a lost worker): ended at the latest on shutdown
 
     def _new(self) -> ProcessPoolExecutor:
@@ -140,17 +142,23 @@ class WorkerPool:
         self.worker_mb = max([self.worker_mb, *sizes])
         if self.recycle_mb and not self._recycling and self.worker_mb > self.recycle_mb:
             self._recycling = True
-            asyncio.get_running_loop().create_task(self._recycle())
+            self._recycle_task = asyncio.get_running_loop().create_task(self._recycle())
 
     async def _recycle(self) -> None:
         old, new = self._pool, self._new()
+        self._warming = new
         loop = asyncio.get_running_loop()
         try:
             await asyncio.gather(*(loop.run_in_executor(new, ping) for _ in range(self.workers)))
+        except asyncio.CancelledError:  # shutdown: the new pool's workers are ended (there, and again here)
+            _end(new)
+            raise
         except Exception:  # noqa: BLE001 - the old pool keeps answering; the next count tries again
             new.shutdown(wait=False, cancel_futures=True)
             self._recycling = False
             return
+        finally:
+            self._warming = None
         if self._pool is old:  # the old pool finishes what it holds, then its workers end
             self._pool = new
             self.recycled += 1
@@ -187,9 +195,27 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         """Finish what is in flight on the current pool; end the workers of retired pools still running (they
-        would outlive the service, holding its standard streams open)."""
+        would outlive the service, holding its standard streams open), and a recycle under way: its task is
+        cancelled and the new pool it is warming ended."""
+        self._recycling = True  # no recycle starts any more
+        task, self._recycle_task = self._recycle_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            _end(warming)
         self._pool.shutdown(wait=True)
         for p in self._retired:
             if p.is_alive():
                 p.kill()
                 p.join(timeout=5)
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """A pool stopped at once: its queued work cancelled, its workers killed and reaped."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+        p.join(timeout=5)

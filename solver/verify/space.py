@@ -384,16 +384,9 @@ def control(engine, sf: SpaceFacts, extra: tuple[Path, ...] = (), options: list[
     lean: without the check's optimization statements and #show, and without the rules that derive evidence/5
     and detail/6 (a finding's wording): the search asks only which rules fire; the real check of a witness gives
     the wording. That halves the ground program."""
-    if lean:
-        parts = getattr(engine, "_parts", None)
-        saved = parts
-        if parts is not None:
-            engine._parts = _lean(parts)
-    try:
-        ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages)
-    finally:
-        if lean and saved is not None:
-            engine._parts = saved
+    parts = getattr(engine, "_parts", None) if lean else None
+    given = {} if parts is None else {"parts": _lean(parts)}  # per call: the shared engine is never changed
+    ctl, _facts = engine.control([sf.frame()], extra=(SPACE_LP, *extra), options=options, messages=messages, **given)
     with ctl.backend() as backend:
         for sym in _tables(engine.policies).for_codes(sf.codes) + sf.symbols:
             backend.add_rule([backend.add_atom(sym)])
