@@ -299,6 +299,8 @@ function readWhyNot(text) {  // the code typed, validated as the service validat
 function offerCodes(claim) {  // the TPI codes the answer's claim does not carry
   const chosen = new Set((Array.isArray(claim) ? claim : []).map((line) => line && line.code));
   const offers = TPI_CODES.filter((code) => !chosen.has(code));
+  const now = [...$("why-not-offers").querySelectorAll("button")].map((b) => b.dataset.code);
+  if (offers.length && now.join() === offers.join()) return;  // the same offers: kept, and the focus with them
   $("why-not-offers").replaceChildren(...(offers.length ? offers.map((code) => el("button",
     { type: "button", class: "why-not-offer", "data-code": code, "aria-pressed": String(code === whyNot.code) }, `Why not ${code}?`))
     : [el("span", { class: "note" }, "The answer carries every TPI code.")]));
