@@ -341,6 +341,9 @@ def test_a_malformed_why_not_code_is_refused_in_the_page_and_a_code_the_service_
     assert browser.execute_script("return window.asked") == []
     assert "is not CODE[-MOD...]" in _panel(browser, "why-not-body")["text"]
     assert browser.execute_script("return document.getElementById('why-not-code').getAttribute('aria-invalid')") == "true"
+    _type_why_not(browser, "<img src=x onerror=window.hacked=1>")  # refused, and shown as the text typed
+    _wait(browser, lambda d: "<img src=x" in _panel(d, "why-not-body")["text"], "the markup typed shown as text")
+    assert browser.execute_script("return [document.querySelectorAll('main img').length, window.hacked, window.asked]") == [0, None, []]
 
     if "/v1/explain" not in _routes(server):
         return
