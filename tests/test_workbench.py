@@ -89,7 +89,15 @@ def _panel(driver, name: str) -> dict:
                 rows: all('.compare-row th').map(e => e.textContent),
                 outcome: (p.querySelector('.verdict .outcome') || {}).textContent,
                 changes: all('.changes > li > strong').map(e => e.textContent),
-                alternatives: all('.alternative').length};""", name)
+                alternatives: all('.alternative').length,
+                broken: all('.broken > .finding .rule').map(e => e.textContent),
+                broken_links: all('.broken > .finding a').map(e => ({text: e.textContent, href: e.getAttribute('href')})),
+                evidence: all('.broken .evidence li').map(e => e.textContent),
+                flips: all('.flip').map(f => ({facts: [...f.querySelectorAll('.fact')].map(x => ({
+                    path: x.querySelector('.path').textContent, old: x.querySelector('.old').textContent,
+                    new: x.querySelector('.new').textContent})),
+                    outcome: f.querySelector(':scope > p .outcome').textContent,
+                    claim: f.querySelector('.flip-claim').textContent}))};""", name)
 
 
 def _settled(driver) -> bool:
@@ -278,3 +286,111 @@ def test_what_is_missing_shows_the_services_alternatives_and_one_applies_to_the_
     recheck = _answer(server, "/v1/check", applied).json()
     assert recheck["outcome"] == first["outcome"]
     _wait(browser, lambda d: _panel(d, "check-body")["outcome"] == recheck["outcome"], "the outcome the alternative promised")
+
+
+def _type_why_not(driver, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    field = driver.find_element(By.ID, "why-not-code")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.DELETE)
+    field.send_keys(text)
+
+
+def test_why_not_20553_on_two_muscles_lists_the_muscle_count_rule_with_its_citations(server, browser):
+    from selenium.webdriver.common.by import By
+    _open(browser, server)
+    _paste(browser, TWO_MUSCLES)
+    _wait(browser, lambda d: _panel(d, "check-body")["codes"] == ["20552"], "20552 for two muscles")
+    assert _panel(browser, "why-not-body")["state"] == "idle"  # nothing asked before a code is chosen
+    offers = browser.execute_script("return [...document.querySelectorAll('#why-not-offers button')].map(b => b.dataset.code)")
+    assert offers == ["20553"]  # the TPI code the answer did not choose
+    if "/v1/explain" not in _routes(server):
+        browser.find_element(By.CSS_SELECTOR, "#why-not-offers button[data-code='20553']").click()
+        _wait(browser, lambda d: _panel(d, "why-not-body")["state"] == "unavailable", "the panel saying unavailable")
+        return
+    expected = _answer(server, "/v1/explain?why_not=20553", TWO_MUSCLES).json()
+    rule = next(f for f in expected["broken"] if f["rule"] == "cpt.tpi-code-by-muscle-count")
+    browser.find_element(By.CSS_SELECTOR, "#why-not-offers button[data-code='20553']").click()
+    _wait(browser, lambda d: _panel(d, "why-not-body")["state"] == "ok", "the why-not answer")
+    shown = _panel(browser, "why-not-body")
+    assert shown["broken"] == [f["rule"] for f in expected["broken"]] and "cpt.tpi-code-by-muscle-count" in shown["broken"]
+    assert shown["broken_links"] == [{"text": c["title"], "href": c["url"]} for f in expected["broken"] for c in f["citations"]]
+    assert {"text": rule["citations"][0]["title"], "href": "https://www.ama-assn.org/practice-management/cpt"} in shown["broken_links"]
+    assert "no third named muscle is documented (20553 is for 3 or more)" in shown["evidence"]  # a negative condition
+    assert rule["message"] in shown["text"] and "20553" in shown["text"]
+
+    # it follows the encounter: with a third muscle the answer is 20553, and forcing 20553 breaks no such rule
+    third = copy.deepcopy(TWO_MUSCLES)
+    third["injections"].append(dict(TWO_MUSCLES["injections"][0], muscle="levator scapulae", trigger_points=2))
+    _paste(browser, third)
+    _wait(browser, lambda d: _panel(d, "check-body")["codes"] == ["20553"], "20553 for three muscles")
+    _wait(browser, lambda d: _panel(d, "why-not-body")["state"] == "ok"
+          and "cpt.tpi-code-by-muscle-count" not in _panel(d, "why-not-body")["broken"], "why not 20553 asked again")
+    assert browser.execute_script("return [...document.querySelectorAll('#why-not-offers button')].map(b => b.dataset.code)") == ["20552"]
+
+
+def test_a_malformed_why_not_code_is_refused_in_the_page_and_a_code_the_service_refuses_shows_its_problem(server, browser):
+    _open(browser, server)
+    _wait(browser, _settled, "every panel answered")
+    browser.execute_script("window.asked = []; const f = window.fetch; "
+                           "window.fetch = (url, opts) => { window.asked.push(String(url)); return f(url, opts); };")
+    _type_why_not(browser, "20553-5")
+    _wait(browser, lambda d: _panel(d, "why-not-body")["state"] == "refused", "the code refused")
+    browser.execute_script("return new Promise(r => setTimeout(r, 600))")  # longer than the debounce
+    assert browser.execute_script("return window.asked") == []
+    assert "is not CODE[-MOD...]" in _panel(browser, "why-not-body")["text"]
+    assert browser.execute_script("return document.getElementById('why-not-code').getAttribute('aria-invalid')") == "true"
+    _type_why_not(browser, "<img src=x onerror=window.hacked=1>")  # refused, and shown as the text typed
+    _wait(browser, lambda d: "<img src=x" in _panel(d, "why-not-body")["text"], "the markup typed shown as text")
+    assert browser.execute_script("return [document.querySelectorAll('main img').length, window.hacked, window.asked]") == [0, None, []]
+
+    if "/v1/explain" not in _routes(server):
+        return
+    _type_why_not(browser, "99999")  # well formed, but no service of the encounter bills it: the service says so
+    expected = _answer(server, "/v1/explain?why_not=99999", EXAMPLES[0])
+    assert expected.status_code == 422
+    _wait(browser, lambda d: _panel(d, "why-not-body")["state"] == "problem", "the service's problem")
+    text = _panel(browser, "why-not-body")["text"]
+    assert expected.json()["detail"] in text and "Field: why_not" in text and "(422)" in text
+    assert browser.execute_script("return window.asked") == ["/v1/explain?why_not=99999"]
+
+
+def test_what_flips_the_answer_lists_single_changes_and_applying_one_changes_the_answer(server, browser):
+    from selenium.webdriver.common.by import By
+    _open(browser, server)
+    _paste(browser, TWO_MUSCLES)
+    _wait(browser, lambda d: _panel(d, "check-body")["codes"] == ["20552"], "20552 for two muscles")
+    if "/v1/explain" not in _routes(server):
+        _wait(browser, lambda d: _panel(d, "sensitivity-body")["state"] == "unavailable", "the panel saying unavailable")
+        return
+    expected = _answer(server, "/v1/explain?sensitivity=true", TWO_MUSCLES).json()
+    paths = [[f["path"] for f in flip["facts"]] for flip in expected["flips"]]
+    _wait(browser, lambda d: _panel(d, "sensitivity-body")["state"] == "ok"
+          and [[x["path"] for x in f["facts"]] for f in _panel(d, "sensitivity-body")["flips"]] == paths, f"the changes {paths}")
+    shown = _panel(browser, "sensitivity-body")["flips"]
+    assert [f["outcome"] for f in shown] == [f["outcome"] for f in expected["flips"]]
+    exam = paths.index(["documentation.trigger_points_on_exam"])
+    assert shown[exam]["facts"] == [{"path": "documentation.trigger_points_on_exam", "old": "true", "new": "false"}]
+    assert shown[exam]["outcome"] == "deny" and expected["baseline"]["outcome"] == "allow"
+    dx = paths.index(["diagnoses[0]"])
+    assert shown[dx]["facts"][0]["old"] == '"M79.12"' and shown[dx]["facts"][0]["new"] == "(removed)"
+    third = paths.index(["injections[2]"])  # a third muscle added: the code flips to 20553
+    assert shown[third]["facts"][0]["old"] == "(absent)" and shown[third]["claim"].startswith("20553")
+
+    browser.find_elements(By.CSS_SELECTOR, "#sensitivity-body .flip button.apply")[third].click()
+    applied = json.loads(browser.find_element(By.ID, "source").get_attribute("value"))
+    assert applied["injections"][2] == expected["flips"][third]["facts"][0]["value"]
+    assert browser.find_element(By.ID, "inj-2-muscle").get_attribute("value") == applied["injections"][2]["muscle"]
+    _wait(browser, lambda d: _panel(d, "check-body")["codes"] == ["20553"], "20553 once the change is applied")
+    assert _panel(browser, "check-body")["outcome"] == expected["flips"][third]["outcome"]
+
+    # a removal takes the item out of its list (the index of the next one moves up), as the service applies it
+    _paste(browser, TWO_MUSCLES)
+    _wait(browser, lambda d: len(_panel(d, "sensitivity-body")["flips"]) == len(paths)
+          and _panel(d, "check-body")["codes"] == ["20552"], "the two-muscle changes again")
+    browser.find_elements(By.CSS_SELECTOR, "#sensitivity-body .flip button.apply")[dx].click()
+    applied = json.loads(browser.find_element(By.ID, "source").get_attribute("value"))
+    assert applied["diagnoses"] == TWO_MUSCLES["diagnoses"][1:]
+    assert browser.find_element(By.ID, "f-diagnoses").get_attribute("value") == ", ".join(TWO_MUSCLES["diagnoses"][1:])
+    _wait(browser, lambda d: _panel(d, "check-body")["outcome"] == expected["flips"][dx]["outcome"], "the outcome the removal leads to")

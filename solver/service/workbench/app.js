@@ -1,13 +1,17 @@
 // app.js - the workbench page of payerkb serve: edit an encounter, and show what this service answers for it.
 //
 // The encounter (one JSON object, contract v1) is the page's only state: the form and the JSON text are two
-// views of it, each change re-sent (debounced) to POST /v1/check, /v1/compare?payers=all and
-// /v1/explain?missing=true. Everything shown comes from those answers; a route the service does not have is
+// views of it, each change re-sent (debounced) to POST /v1/check, /v1/compare?payers=all,
+// /v1/explain?missing=true, /v1/explain?sensitivity=true and, once a code is asked, /v1/explain?why_not=CODE.
+// Everything shown comes from those answers; a route the service does not have is
 // shown as unavailable, an error as the problem detail (RFC 9457) it answered with. Every value reaches the
 // page as text (textContent, never innerHTML), and a link only when its address is http or https.
 
 const DEBOUNCE_MS = 300;
 const PROBLEM = "urn:payerkb:problem:";
+const TPI_CODES = ["20552", "20553"];  // the codes offered to "why not": those of them the answer did not choose
+// CODE[-MOD...] as the service reads it (solver/explore/common.py), after trimming and upper-casing
+const ASKED = /^(\d{4}[0-9A-Z]|[A-Z]\d{4})((?:-[0-9A-Z]{2}){0,4})$/;
 
 // enc-0001 of examples/encounters.yaml, the README's first example
 const SAMPLE = {
@@ -34,7 +38,12 @@ const PANELS = [
   { id: "check-body", url: () => "/v1/check", name: "POST /v1/check", show: showCheck },
   { id: "compare-body", url: compareUrl, name: "POST /v1/compare", show: showCompare },
   { id: "missing-body", url: () => "/v1/explain?missing=true", name: "POST /v1/explain?missing=true", show: showMissing },
+  { id: "why-not-body", url: () => `/v1/explain?${new URLSearchParams({ why_not: whyNot.code })}`,
+    name: "POST /v1/explain?why_not", show: showWhyNot, idle: whyNotIdle },
+  { id: "sensitivity-body", url: () => "/v1/explain?sensitivity=true", name: "POST /v1/explain?sensitivity=true",
+    show: showSensitivity },
 ];
+const WHY_NOT = PANELS.find((p) => p.id === "why-not-body");
 
 function compareUrl() {  // every payer on the date of service, or the encounter's payer over a range of dates
   const from = $("sweep-from").value;
@@ -45,9 +54,10 @@ function compareUrl() {  // every payer on the date of service, or the encounter
 const $ = (id) => document.getElementById(id);
 let encounter = structuredClone(SAMPLE);
 let timer = null;
-let seq = 0;
-let inflight = null;
+let whyNotTimer = null;
+let pending = 0;  // requests asked and not yet answered: the status says "answered" when none is left
 let payersRead = false;
+const whyNot = { code: "", refused: "" };  // the code asked (valid CODE[-MOD...]), or why the text typed is not sent
 
 // --- building the page from values, as text -----------------------------------------------------------
 function el(tag, attrs = {}, ...children) {
@@ -240,6 +250,97 @@ function showMissing(r) {
   ];
 }
 
+// --- why not this code ------------------------------------------------------------------------------------
+function askedText(asked) {
+  if (!asked || typeof asked !== "object") return String(asked ?? "");
+  return [asked.code, ...(Array.isArray(asked.modifiers) ? asked.modifiers : [])].join("-");
+}
+
+function showWhyNot(r) {
+  const asked = askedText(r.asked);
+  const broken = Array.isArray(r.broken) ? r.broken : [];
+  const also = Array.isArray(r.also) ? r.also : [];
+  return [
+    el("p", { class: "verdict" }, `Why not ${asked}? The claim forced to carry it: `,
+      el("strong", { class: "forced-claim" }, claimText(r.claim)), ", outcome ", outcomeBadge(r.outcome),
+      r.valid === true ? ` (${asked} is valid for this encounter)` : r.valid === false ? ` (${asked} is not valid for this encounter)` : null),
+    r.baseline ? el("p", {}, "The answer without forcing: ", outcomeBadge(r.baseline.outcome), `, claim ${claimText(r.baseline.claim)}.`) : null,
+    el("h3", {}, `Rules the forced claim breaks (${broken.length})`),
+    broken.length ? el("ol", { class: "findings broken" }, broken.map(finding))
+      : el("p", {}, `The claim with ${asked} breaks no rule that the answer's own claim keeps.`),
+    also.length ? el("details", {}, el("summary", {}, `Other findings on the forced claim (${also.length})`),
+      el("ol", { class: "findings also" }, also.map(finding))) : null,
+    r.as_submitted ? el("p", { class: "note as-submitted" }, "That claim sent as is: the check answers ",
+      outcomeBadge(r.as_submitted.outcome), `, claim ${claimText(r.as_submitted.claim)}.`) : null,
+    Array.isArray(r.notes) && r.notes.length ? el("ul", { class: "note", "aria-label": "Notes on why not" },
+      r.notes.map((n) => el("li", {}, n))) : null,
+  ];
+}
+
+function whyNotIdle() {  // a reason not to ask, shown in the panel; null when a valid code is asked
+  if (whyNot.refused) return { state: "refused", text: `Not sent: ${whyNot.refused}` };
+  if (!whyNot.code) return { state: "idle", text: "Pick a code above, or type one, to see the rules a claim carrying it breaks." };
+  return null;
+}
+
+function readWhyNot(text) {  // the code typed, validated as the service validates it
+  const code = text.trim().toUpperCase();
+  whyNot.code = "";
+  whyNot.refused = "";
+  if (code && ASKED.test(code)) whyNot.code = code;
+  else if (code) whyNot.refused = `${JSON.stringify(text)} is not CODE[-MOD...]; write e.g. 20553 or 20552-59`;
+  const input = $("why-not-code");
+  if (whyNot.refused) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  $("why-not-error").textContent = whyNot.refused;
+  $("why-not-error").hidden = !whyNot.refused;
+  for (const b of $("why-not-offers").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.code === whyNot.code));
+}
+
+function offerCodes(claim) {  // the TPI codes the answer's claim does not carry
+  const chosen = new Set((Array.isArray(claim) ? claim : []).map((line) => line && line.code));
+  const offers = TPI_CODES.filter((code) => !chosen.has(code));
+  const now = [...$("why-not-offers").querySelectorAll("button")].map((b) => b.dataset.code);
+  if (offers.length && now.join() === offers.join()) return;  // the same offers: kept, and the focus with them
+  $("why-not-offers").replaceChildren(...(offers.length ? offers.map((code) => el("button",
+    { type: "button", class: "why-not-offer", "data-code": code, "aria-pressed": String(code === whyNot.code) }, `Why not ${code}?`))
+    : [el("span", { class: "note" }, "The answer carries every TPI code.")]));
+}
+
+// --- what flips the answer ------------------------------------------------------------------------------
+function valueText(value) {
+  return value === undefined ? "(absent)" : JSON.stringify(value);
+}
+
+function showSensitivity(r, sent) {
+  const flips = Array.isArray(r.flips) ? r.flips : [];
+  const searched = r.searched && typeof r.searched === "object" ? r.searched : {};
+  return [
+    r.baseline ? el("p", {}, "Now: ", outcomeBadge(r.baseline.outcome), `, claim ${claimText(r.baseline.claim)}.`) : null,
+    flips.length ? el("ol", { class: "flips" }, flips.map((f, i) => flip(f, i, sent)))
+      : el("p", {}, "No single change of one fact flips the outcome or the code."),
+    Array.isArray(searched.notes) && searched.notes.length ? el("ul", { class: "note", "aria-label": "Notes on the search" },
+      searched.notes.map((n) => el("li", {}, n))) : null,
+  ];
+}
+
+function flip(f, i, sent) {
+  const facts = Array.isArray(f.facts) ? f.facts : [];
+  const name = `Change ${i + 1}`;
+  const old = (path) => { try { return getPath(sent, path); } catch { return undefined; } };
+  return el("li", { class: "flip" },
+    el("ul", { class: "facts", "aria-label": `Facts of ${name}` }, facts.map((x) => el("li", { class: "fact" },
+      el("code", { class: "path" }, x.path ?? ""), ": ", el("span", { class: "old" }, valueText(old(x.path))), " -> ",
+      el("span", { class: "new" }, x.op === "remove" ? "(removed)" : valueText(x.value)),
+      x.reading ? el("span", { class: "note" }, ` (${x.reading})`) : null))),
+    el("p", {}, "leads to ", outcomeBadge(f.outcome), ", claim ", el("span", { class: "flip-claim" }, claimText(f.claim))),
+    Array.isArray(f.rules) && f.rules.length ? el("ul", { class: "rules", "aria-label": `Rules of ${name}` },
+      f.rules.map((rule) => el("li", {}, el("code", { class: "rule" }, rule.rule ?? ""), rule.now ? ` (${rule.now})` : null,
+        el("details", {}, el("summary", {}, `Sources (${Array.isArray(rule.citations) ? rule.citations.length : 0})`),
+          citations(rule.citations, `Citations for ${rule.rule} (${name})`))))) : null,
+    facts.length ? el("button", { type: "button", class: "apply", onclick: () => applyFacts(facts) },
+      `Apply ${name.toLowerCase()} to the encounter`) : null);
+}
+
 // --- contract-v1 paths: documentation.conservative_therapy.failed, injections[2].muscle ----------------
 function parsePath(path) {
   const keys = [];
@@ -275,13 +376,25 @@ function setPath(obj, path, value) {  // value undefined: the key is removed
   } else node[last] = value;
 }
 
+function applyFact(obj, fact) {  // as solver.explore.contract_paths.apply_changes: a list's item removed or appended
+  const keys = parsePath(fact.path);
+  const last = keys[keys.length - 1];
+  const parent = keys.length > 1 ? getPath(obj, fact.path.slice(0, fact.path.lastIndexOf(typeof last === "number" ? "[" : "."))) : obj;
+  if (fact.op === "remove") {
+    if (Array.isArray(parent) && typeof last === "number") parent.splice(last, 1);
+    else if (parent && typeof parent === "object") delete parent[last];
+  } else setPath(obj, fact.path, fact.value);
+}
+
 function applyFacts(facts) {
+  const next = structuredClone(encounter);
   try {
-    for (const f of Array.isArray(facts) ? facts : []) setPath(encounter, f.path, f.value);
+    for (const f of Array.isArray(facts) ? facts : []) applyFact(next, f);
   } catch (err) {
-    setStatus("error", `This alternative cannot be applied: ${err.message}`);
+    setStatus("error", `This change cannot be applied: ${err.message}`);
     return;
   }
+  encounter = next;
   renderForm();
   writeSource();
   schedule();
@@ -370,6 +483,11 @@ function schedule() {
   timer = setTimeout(run, DEBOUNCE_MS);
 }
 
+function scheduleWhyNot(delay = DEBOUNCE_MS) {  // the code asked changed: only that panel asks again
+  clearTimeout(whyNotTimer);
+  whyNotTimer = setTimeout(() => run([WHY_NOT]), delay);
+}
+
 async function ask(url, body, signal) {
   let resp;
   try {
@@ -401,6 +519,7 @@ function fill(panel, answer, sent) {
   const node = $(panel.id);
   node.setAttribute("aria-busy", "false");
   node.dataset.state = answer.kind;
+  panel.kind = answer.kind;
   if (answer.kind === "ok") {
     node.replaceChildren(...[panel.show(answer.data, sent)].flat().filter(Boolean));
   } else if (answer.kind === "unavailable") {
@@ -408,30 +527,43 @@ function fill(panel, answer, sent) {
       `Unavailable: this service has no ${panel.name} route (it answered ${answer.status}), so this panel shows nothing.`));
   } else if (answer.kind === "network") {
     node.replaceChildren(el("div", { class: "problem", role: "alert" }, `The service did not answer ${panel.name}: ${answer.message}`));
-  } else {
+  } else if (answer.kind === "problem") {
     node.replaceChildren(problemView(answer.problem, `${panel.name} answered with a problem`));
+  } else {  // idle or refused: nothing was asked
+    node.replaceChildren(el("p", { class: answer.kind === "refused" ? "problem" : "note" }, answer.text));
+  }
+  if (panel.id === "check-body") offerCodes(answer.kind === "ok" ? answer.data.claim : []);
+}
+
+async function ask1(panel, body) {  // one panel's request; a newer one of the same panel aborts it
+  panel.seq = (panel.seq || 0) + 1;
+  const mine = panel.seq;
+  if (panel.inflight) panel.inflight.abort();
+  panel.inflight = null;
+  const idle = panel.idle ? panel.idle() : null;
+  if (idle) {
+    fill(panel, { kind: idle.state, text: idle.text });
+    return;
+  }
+  panel.inflight = new AbortController();
+  $(panel.id).setAttribute("aria-busy", "true");
+  $(panel.id).dataset.state = "busy";
+  pending += 1;
+  try {
+    const answer = await ask(panel.url(), body, panel.inflight.signal);
+    if (mine === panel.seq) fill(panel, answer, JSON.parse(body));
+  } finally {
+    pending -= 1;
   }
 }
 
-async function run() {
-  clearTimeout(timer);
-  const mine = ++seq;
-  if (inflight) inflight.abort();
-  inflight = new AbortController();
-  const { signal } = inflight;
+async function run(panels = PANELS) {
+  if (panels === PANELS) clearTimeout(timer);
   const body = JSON.stringify(encounter);
   setStatus("busy", "Asking the service…");
-  for (const panel of PANELS) {
-    $(panel.id).setAttribute("aria-busy", "true");
-    $(panel.id).dataset.state = "busy";
-  }
-  const settled = await Promise.allSettled(PANELS.map(async (panel) => {
-    const answer = await ask(panel.url(), body, signal);
-    if (mine === seq) fill(panel, answer, JSON.parse(body));
-    return answer;
-  }));
-  if (mine !== seq) return;
-  const failed = settled.filter((s) => s.status === "fulfilled" && ["problem", "network"].includes(s.value.kind)).length;
+  await Promise.allSettled(panels.map((panel) => ask1(panel, body)));
+  if (pending) return;  // another request still runs: the last one to come back says how it went
+  const failed = PANELS.filter((p) => ["problem", "network"].includes(p.kind)).length;
   const time = new Date().toLocaleTimeString();
   const payers = payersRead ? "" : " The payers could not be read from /v1/payers.";
   setStatus(failed || !payersRead ? "error" : "idle",
@@ -463,6 +595,17 @@ function start() {
   };
   $("form").addEventListener("input", onControl);  // checkboxes, selects and dates send input events too
   for (const id of ["sweep-from", "sweep-to"]) $(id).addEventListener("input", schedule);
+  $("why-not-code").addEventListener("input", (ev) => {
+    readWhyNot(ev.target.value);
+    scheduleWhyNot();
+  });
+  $("why-not-offers").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button.why-not-offer");
+    if (!button) return;
+    $("why-not-code").value = button.dataset.code;
+    readWhyNot(button.dataset.code);
+    scheduleWhyNot(0);
+  });
   $("injection-rows").addEventListener("click", (ev) => {
     const button = ev.target.closest("button.remove");
     if (!button) return;
