@@ -182,13 +182,14 @@ class ShapeProgram:
             ctl.assign_external(atom, True)
         self.true = lits
 
-    def solve(self, lits: set[int]) -> list[Symbol]:
+    def solve(self, lits: set[int]) -> list[int]:
+        """The shown atoms of the optimum, as symbol handles (solver/symbols.py)."""
         ctl = self.ctl
         self.assign(lits)
-        shown: list[Symbol] = []
+        shown: list[int] = []
 
         def on_model(model: clingo.Model) -> None:
-            shown[:] = model.symbols(shown=True)
+            shown[:] = symbols.model_handles(model)
 
         ctl.solve(on_model=on_model)
         return shown

@@ -28,6 +28,7 @@ from clingo import Function, Number, Symbol, SymbolType
 from solver.encounter import Encounter
 from solver.facts import EncounterFacts, _sym, encounter_facts
 from solver.policy import Policies
+from solver.symbols import handle, symbol, term
 
 # Position buckets: a program covers up to the bucket's number of positions (smaller programs solve faster).
 INJECTION_BUCKETS = (2, 4, 8, 12)
@@ -215,13 +216,31 @@ def encode(pol: Policies, enc: Encounter) -> Encoded | None:
     return Encoded(shape, true, decode, ef)
 
 
-def decode_atoms(shown: list[Symbol], decode: dict[Symbol, object]) -> list[Symbol]:
-    """The shown atoms with every renamed value put back; two renamed values may stand for one value (two
-    earlier sessions on one day), and the atoms they give are then one, as in the reference engine."""
-    out: dict[Symbol, None] = {}
-    for sym in shown:
-        out[decode_symbol(sym, decode) if "r_" in str(sym) else sym] = None
+def decode_atoms(shown: list[int], decode: dict[Symbol, object]) -> list[int]:
+    """The shown atoms (symbol handles, solver/symbols.py) with every renamed value put back; two renamed values
+    may stand for one value (two earlier sessions on one day), and the atoms they give are then one, as in the
+    reference engine. Only an atom holding a renamed value is rebuilt (whether it holds one is known once a process)."""
+    out: dict[int, None] = {}
+    for rep in shown:
+        out[handle(decode_symbol(symbol(rep), decode)) if _holds_renamed(rep) else rep] = None
     return list(out)
+
+
+_HOLDS: dict[int, bool] = {}  # atom handle -> whether it holds an r_* value (handles name one symbol for good)
+
+
+def _holds_renamed(rep: int) -> bool:
+    got = _HOLDS.get(rep)
+    if got is None:
+        got = _term_holds(term(rep))
+        if len(_HOLDS) >= 200_000:
+            _HOLDS.clear()
+        _HOLDS[rep] = got
+    return got
+
+
+def _term_holds(t) -> bool:
+    return t.type == SymbolType.Function.value and (t.name.startswith("r_") or any(_term_holds(a) for a in t.args))
 
 
 def decode_symbol(sym: Symbol, decode: dict[Symbol, object]) -> Symbol:
