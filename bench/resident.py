@@ -10,7 +10,8 @@ is noisy: read the ratios).
   p50 / p99 of the resident engine and of solver.engine.Engine on the same encounters.
 - new shape: varied encounters (bench/varied.py) seen for the first time (program built, then solved).
 - what-if variant: a case answered, then the same encounter with one field changed (abn_on_file, a side,
-  a diagnosis dropped, conservative-therapy weeks), each variant once.
+  a diagnosis dropped, conservative-therapy weeks), each variant once, the cases' programs warmed again first
+  (the new shapes measured before evict some of them).
 - whatif command: `payerkb whatif` on every shipped case with its variants, today's batch beside a resident engine
   made for the call and a service worker's (first request, then the same encounter again); compare's rows.
 - explain --missing: today's search beside the resident search programs (solver/resident/search.py), cold and warm.
@@ -314,6 +315,8 @@ def main() -> None:
                         "encounters": len(fresh)}
 
     whatif = [(e, v) for e in cases for v in variants(e)]
+    for e in cases:  # warm again: the new shapes above evicted programs of the cases (a variant of a warm encounter)
+        res.check(e)
     w_res, w_ref = [], []
     for e, v in whatif:
         res.check(e)
