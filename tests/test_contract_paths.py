@@ -88,3 +88,18 @@ def test_a_malformed_change_path_is_an_error_naming_it(path, field, short):
         contract_paths.parse_path(path)
     (p,) = got.value.problems
     assert p.field == field and (p.message == "not a contract-v1 path") == short
+
+
+def test_a_change_past_the_end_of_a_list_is_an_error_naming_its_path_and_one_past_the_end_appends():
+    import pytest
+
+    from solver.explore.contract_paths import _apply
+    raw = {"injections": [{"muscle": "upper trapezius"}]}
+    _apply(raw, {"path": "injections[1].muscle", "value": "rhomboid major"})
+    assert raw["injections"] == [{"muscle": "upper trapezius"}, {"muscle": "rhomboid major"}]
+    with pytest.raises(ValueError, match=r"injections\[5\]\.side: index 5 is past the end of a list of 2 items"):
+        _apply(raw, {"path": "injections[5].side", "value": "left"})
+    with pytest.raises(ValueError, match=r"injections\[2\]: index 2 is past the end"):
+        _apply(raw, {"path": "injections[2]", "op": "remove"})
+    _apply(raw, {"path": "injections[0]", "op": "remove"})
+    assert raw["injections"] == [{"muscle": "rhomboid major"}]

@@ -54,15 +54,19 @@ def _apply(raw: dict, change: dict) -> None:
     node = raw
     for i, tok in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
-        child = node[tok] if isinstance(tok, int) else node.get(tok)
+        if isinstance(tok, int):
+            _within(node, tok, change["path"], len(node) + 1)
+            if tok == len(node):  # one past the end: a new item, made from the next step
+                node.append(None)
+            child = node[tok]
+        else:
+            child = node.get(tok)
         if child is None:
-            child = [] if isinstance(nxt, int) else {}
-            if isinstance(tok, int):
-                node[tok] = child
-            else:
-                node[tok] = child
+            child = node[tok] = [] if isinstance(nxt, int) else {}
         node = child
     last = tokens[-1]
+    if isinstance(last, int):
+        _within(node, last, change["path"], len(node) + (change.get("op") != "remove"))
     if change.get("op") == "remove":
         if isinstance(last, int):
             del node[last]
@@ -72,6 +76,14 @@ def _apply(raw: dict, change: dict) -> None:
         node.append(change["value"])
     else:
         node[last] = change["value"]
+
+
+def _within(items: list, index: int, path: str, bound: int) -> None:
+    """An index a change may use: an item of the list, or (bound: len + 1) the one after its last."""
+    if not isinstance(items, list) or not 0 <= index < bound:
+        size = len(items) if isinstance(items, list) else "no"
+        raise ValueError(f"{path}: index {index} is past the end of a list of {size} items; a change may name an item "
+                         "of the list or the one after its last")
 
 
 def get_value(enc: Encounter, path: str):
