@@ -186,9 +186,10 @@ def stream(job: Job, records: Iterable[Record], jobs: int | None = None) -> Iter
 
 
 def chunks(records: Iterator[Record], jobs: int) -> Iterator[list[Record]]:
-    """The records in chunks of CHUNK, but the last CHUNK x jobs of them (known once the input ends) in
-    2 x jobs pieces (at least GROUP records each): whichever worker is free takes the next piece, so the
-    workers end at about the same time (three chunks on two workers would leave one idle for a third)."""
+    """The records in chunks of CHUNK, but those left when the input ends (CHUNK x jobs to CHUNK x (jobs + 1):
+    the chunks are cut that far ahead) in at most 2 x jobs pieces of at least GROUP records: whichever worker
+    is free takes the next piece, so the workers end at about the same time (three chunks on two workers would
+    leave one idle for a third of the run). The records are read from the iterator as the chunks are asked for."""
     ahead = CHUNK * jobs if jobs > 1 else 0
     buf: collections.deque[Record] = collections.deque()
     for rec in records:
