@@ -186,7 +186,7 @@ def stream(job: Job, records: Iterable[Record], jobs: int | None = None) -> Iter
 
 
 def chunks(records: Iterator[Record], jobs: int) -> Iterator[list[Record]]:
-    """The records in chunks of CHUNK, but those left when the input ends (CHUNK x jobs to CHUNK x (jobs + 1):
+    """The records in chunks of CHUNK, but those left when the input ends (fewer than CHUNK x (jobs + 1):
     the chunks are cut that far ahead) in at most 2 x jobs pieces of at least GROUP records: whichever worker
     is free takes the next piece, so the workers end at about the same time (three chunks on two workers would
     leave one idle for a third of the run). The records are read from the iterator as the chunks are asked for."""
