@@ -219,28 +219,19 @@ def encode(pol: Policies, enc: Encounter) -> Encoded | None:
 def decode_atoms(shown: list[int], decode: dict[Symbol, object]) -> list[int]:
     """The shown atoms (symbol handles, solver/symbols.py) with every renamed value put back; two renamed values
     may stand for one value (two earlier sessions on one day), and the atoms they give are then one, as in the
-    reference engine. Only an atom holding a renamed value is rebuilt (whether it holds one is known once a process)."""
+    reference engine. Only an atom holding a renamed value is rebuilt (found on its decoded Term, not by printing
+    it; nothing more is kept per atom: a worker answers new atoms for its whole life)."""
     out: dict[int, None] = {}
     for rep in shown:
-        out[handle(decode_symbol(symbol(rep), decode)) if _holds_renamed(rep) else rep] = None
+        out[handle(decode_symbol(symbol(rep), decode)) if _holds_renamed(term(rep)) else rep] = None
     return list(out)
 
 
-_HOLDS: dict[int, bool] = {}  # atom handle -> whether it holds an r_* value (handles name one symbol for good)
+def _holds_renamed(t) -> bool:
+    return t.type == _FUNCTION and (t.name.startswith("r_") or any(_holds_renamed(a) for a in t.args))
 
 
-def _holds_renamed(rep: int) -> bool:
-    got = _HOLDS.get(rep)
-    if got is None:
-        got = _term_holds(term(rep))
-        if len(_HOLDS) >= 200_000:
-            _HOLDS.clear()
-        _HOLDS[rep] = got
-    return got
-
-
-def _term_holds(t) -> bool:
-    return t.type == SymbolType.Function.value and (t.name.startswith("r_") or any(_term_holds(a) for a in t.args))
+_FUNCTION = SymbolType.Function.value
 
 
 def decode_symbol(sym: Symbol, decode: dict[Symbol, object]) -> Symbol:
