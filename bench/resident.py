@@ -1,7 +1,7 @@
 """The resident engine beside today's engine, in the same run (a script, not a test; time on a shared machine
 is noisy: read the ratios).
 
-    python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 220]
+    python bench/resident.py [--reps 5] [--new 100] [--memory 3000] [--cap-mb 200]
     python bench/resident.py --only-memory --memory 100000 --seed 1000   # a worker's life: RSS every 10,000
     python bench/resident.py --only-whatif      # payerkb whatif and compare's rows: today's batch beside resident
     python bench/resident.py --only-missing     # explain --missing: today's overlay beside the resident search

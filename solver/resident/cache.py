@@ -12,9 +12,9 @@ from collections import OrderedDict
 
 PROGRAM_BYTES = 3 * 2**20  # 2.5 MB a program measured (bench/resident.py, 100 programs: 60 -> 321 MB); rounded up
 # The programs' budget, so that a whole worker stays under 300 MB: about 65 MB loaded, plus the programs, plus a
-# slow growth of interned symbols (bench/resident.py --memory 2000 --cap-mb 220: 67 MB loaded, 268 MB at the
-# cap's 73 programs, 288 MB after 2,000 varied encounters and 1,854 evictions).
-DEFAULT_CAP_MB = 220
+# slow growth of interned symbols. With 220 MB (73 programs), bench/resident.py --only-memory gave 282, 296, 303
+# and 302 MB after each 1,000 varied encounters: over the 300; hence 200 MB (66 programs).
+DEFAULT_CAP_MB = 200
 
 
 TRIM_EVERY = 10  # evictions between two returns of freed memory to the system

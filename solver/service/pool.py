@@ -29,7 +29,7 @@ from solver.service.problems import ProblemError
 _ENGINE = None
 # A worker's resident set grows with the values it has seen (clingo interns every symbol for the life of a process;
 # bench/resident.py --only-memory: 274 MB after 1,000 varied encounters, 284 after 2,000, the programs' cache full at
-# its 220 MB): each task reports its worker's resident set, and once one passes RECYCLE_MB the pool is recycled (a
+# its 200 MB): each task reports its worker's resident set, and once one passes RECYCLE_MB the pool is recycled (a
 # new pool warmed, then it takes over; the old one finishes what it holds). Not ProcessPoolExecutor's
 # max_tasks_per_child: it can hang on Python 3.11 to 3.13 (CPython gh-115634).
 RECYCLE_MB = 300
