@@ -22,7 +22,9 @@ VARIED_BASE, VARIANTS = 200, 9  # 2,000 encounters: about 200 programs built, th
 @pytest.fixture(scope="module")
 def engines():
     reference = Engine()
-    return reference, ResidentEngine(reference=reference)
+    # a budget of 100 programs (the default keeps a worker under 300 MB with 66): the varied corpus interleaves
+    # about 200 shapes, and the test asks that many answers come from programs solved before
+    return reference, ResidentEngine(reference=reference, cap_mb=300)
 
 
 def test_the_resident_engine_answers_every_shipped_case_as_the_reference_does(engines):

@@ -278,11 +278,19 @@ def test_what_is_missing_shows_the_services_alternatives_and_one_applies_to_the_
     text = _panel(browser, "missing-body")["text"]
     assert all(f["path"] in text for f in first["facts"])
     browser.find_element(By.CSS_SELECTOR, "#missing-body .alternative button").click()
+
+    def form_follows(d) -> bool:  # the form follows the facts applied (it may be drawn again meanwhile)
+        from selenium.common.exceptions import StaleElementReferenceException
+        try:
+            for fact in first["facts"]:
+                control = d.find_elements(By.CSS_SELECTOR, f"#form [data-path='{fact['path']}']")
+                if control and isinstance(fact["value"], bool) and control[0].is_selected() != fact["value"]:
+                    return False
+        except StaleElementReferenceException:
+            return False
+        return True
+    _wait(browser, form_follows, "the form with the facts applied")
     applied = json.loads(browser.find_element(By.ID, "source").get_attribute("value"))
-    for fact in first["facts"]:  # the form follows the facts applied
-        control = browser.find_elements(By.CSS_SELECTOR, f"#form [data-path='{fact['path']}']")
-        if control and isinstance(fact["value"], bool):
-            assert control[0].is_selected() == fact["value"]
     recheck = _answer(server, "/v1/check", applied).json()
     assert recheck["outcome"] == first["outcome"]
     _wait(browser, lambda d: _panel(d, "check-body")["outcome"] == recheck["outcome"], "the outcome the alternative promised")
