@@ -14,7 +14,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import yaml
 from pydantic import ValidationError
@@ -333,9 +333,9 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def _json_lines(records: list[bytes], source: str) -> Iterator[Record]:
+def _json_lines(lines: Iterable[bytes], source: str) -> Iterator[Record]:
     readers = line_readers()
-    for n, line in enumerate(records, start=1):
+    for n, line in enumerate(lines, start=1):
         if line.strip():
             yield _line_record(readers, line, source, n)
 
@@ -431,7 +431,7 @@ def read_file(path: str) -> Iterator[Record]:
                 head = head[len(BOM):] if head.startswith(BOM) else head
                 if not any(fmt.sniff(head, path) for fmt in input_formats()):
                     stream.seek(0)
-                    yield from _json_lines_of(stream, path)
+                    yield from _json_lines(_lines_of(stream), path)
                     return
         data = p.read_bytes()
     except FileNotFoundError:
@@ -444,16 +444,12 @@ def read_file(path: str) -> Iterator[Record]:
 _SNIFF = 1 << 16  # bytes a format of the field is asked to recognize a JSON Lines file by (it looks at the first)
 
 
-def _json_lines_of(stream, source: str) -> Iterator[Record]:
-    """The records of a JSON Lines file read a line at a time (a file of any length is never held whole), as
-    read_bytes reads it: lines split on line feeds, a CR before one and a BOM at the start dropped."""
-    readers = line_readers()
-    for n, line in enumerate(stream, start=1):
-        if n == 1 and line.startswith(BOM):
+def _lines_of(stream) -> Iterator[bytes]:
+    """The lines of a file read a line at a time (a file of any length is never held whole), as _lines splits
+    a whole one: on line feeds, a CR before one and a BOM at the start dropped."""
+    for n, line in enumerate(stream):
+        if n == 0 and line.startswith(BOM):
             line = line[len(BOM):]
         if line.endswith(b"\n"):
             line = line[:-1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if line.strip():
-            yield _line_record(readers, line, source, n)
+        yield line[:-1] if line.endswith(b"\r") else line
