@@ -2,10 +2,16 @@
 then 20 malformed requests of each kind, each of which must be a 4xx problem detail.
 
     python bench/load.py [--requests 2000] [--concurrency 8] [--workers 2] [--url http://127.0.0.1:8080]
+    python bench/load.py --varied --requests 100000 --workers 1     # the workers' memory over varied traffic
 
 Without --url it starts `python -m solver serve` on a free port (decision log to a temporary file) and stops
 it at the end. Prints p50 / p99 latency, throughput, the 5xx count and the malformed-request table, and writes
 bench/out/load.json. Exits 1 when any request is a 5xx or any malformed request is not a 4xx problem.
+
+--varied: the requests are varied encounters (bench/varied.py, a new seed each thousand: nearly every one a new
+shape, the worst case of a worker's memory) in place of the bundled examples. The solver workers' peak resident
+set (VmHWM, read from /proc every second while the service runs) is reported, with the number of worker
+processes seen (a recycle of the pool replaces them) and the peak after each tenth of the requests.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 EXAMPLES = json.loads(json.dumps(yaml.safe_load((ROOT / "examples" / "encounters.yaml").read_text()), default=str))
 JSON = {"content-type": "application/json"}
 
@@ -74,29 +81,94 @@ def start(workers: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not become ready")
 
 
-async def load(url: str, n: int, concurrency: int) -> dict:
+def _varied(n: int):
+    """n varied encounters, a thousand a seed (made as they are asked for: 100,000 are not held at once)."""
+    from varied import varied_encounters
+    for seed in range(1000, 1000 + (n + 999) // 1000):
+        yield from varied_encounters(min(1000, n - (seed - 1000) * 1000), seed=seed)
+
+
+def _children(pid: int) -> list[int]:
+    """The solver workers of the service: its child processes but multiprocessing's resource tracker."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) != pid:
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"resource_tracker" not in f.read():
+                        out.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _hwm_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class WorkerMemory:
+    """The peak resident set of the service's worker processes (its children), sampled every second."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.peak: dict[int, float] = {}  # worker pid -> its VmHWM when last read
+
+    def sample(self) -> None:
+        for pid in _children(self.server_pid):
+            mb = _hwm_mb(pid)
+            if mb:
+                self.peak[pid] = max(mb, self.peak.get(pid, 0.0))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.to_thread(self.sample)
+            await asyncio.sleep(1)
+
+    def figures(self) -> dict:
+        return {"worker_peak_mb": round(max(self.peak.values(), default=0.0), 1), "worker_processes_seen": len(self.peak)}
+
+
+async def load(url: str, n: int, concurrency: int, varied: bool = False, memory: WorkerMemory | None = None) -> dict:
     latencies: list[float] = []
     codes: dict[int, int] = {}
-    queue: asyncio.Queue = asyncio.Queue()
-    for k in range(n):
-        queue.put_nowait(dict(EXAMPLES[k % len(EXAMPLES)], id=f"load-{k}"))
+    bodies = _varied(n) if varied else (dict(EXAMPLES[k % len(EXAMPLES)], id=f"load-{k}") for k in range(n))
+    done = [0]
+    tenths: list[dict] = []
 
     async def worker(client: httpx.AsyncClient):
-        while not queue.empty():
-            body = queue.get_nowait()
+        for body in bodies:
             t0 = time.perf_counter()
             resp = await client.post("/v1/check", json=body)
             latencies.append(time.perf_counter() - t0)
             codes[resp.status_code] = codes.get(resp.status_code, 0) + 1
+            done[0] += 1
+            if memory is not None and done[0] % max(1, n // 10) == 0:
+                memory.sample()
+                tenths.append({"requests": done[0], **memory.figures()})
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         await client.post("/v1/check", json=EXAMPLES[0])  # warm the connection and the workers
+        sampler = asyncio.create_task(memory.run()) if memory is not None else None
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - t0
+        if sampler is not None:
+            sampler.cancel()
+            memory.sample()
     latencies.sort()
-    return {"requests": n, "concurrency": concurrency, "seconds": round(wall, 2),
+    extra = {"varied": True, **memory.figures(), "by_tenth": tenths} if memory is not None else {}
+    return {**extra, "requests": n, "concurrency": concurrency, "seconds": round(wall, 2),
             "throughput_per_s": round(n / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1),
             "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1),
             "status": {str(k): v for k, v in sorted(codes.items())},
@@ -127,10 +199,14 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--each", type=int, default=20, help="malformed requests of each kind")
     ap.add_argument("--url", help="a running service (default: start one)")
+    ap.add_argument("--varied", action="store_true", help="varied encounters, and the workers' peak memory")
     args = ap.parse_args()
+    if args.varied and args.url:
+        ap.error("--varied reads the workers' memory of a service it starts: leave out --url")
     proc, url = (None, args.url) if args.url else start(args.workers)
     try:
-        figures = asyncio.run(load(url, args.requests, args.concurrency))
+        memory = WorkerMemory(proc.pid) if args.varied and proc is not None else None
+        figures = asyncio.run(load(url, args.requests, args.concurrency, args.varied, memory))
         figures["workers"] = args.workers
         figures["malformed"] = bad_requests(url, args.each)
     finally:
@@ -140,11 +216,16 @@ def main() -> int:
     print(f"{figures['requests']} single checks at {figures['concurrency']} concurrent, {args.workers} solver workers: "
           f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, {figures['throughput_per_s']} requests/s, "
           f"5xx: {figures['5xx']}, status {figures['status']}")
+    if args.varied:
+        print(f"varied encounters: the workers' peak resident set {figures['worker_peak_mb']} MB, "
+              f"{figures['worker_processes_seen']} worker processes seen")
+        for row in figures["by_tenth"]:
+            print(f"  after {row['requests']:>7}: peak {row['worker_peak_mb']} MB, {row['worker_processes_seen']} processes")
     for name, m in figures["malformed"].items():
         print(f"  {name:26} {m['answered_as_expected']}/{m['of']} as expected, status {m['status']}")
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    (out / "load.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (out / ("load-varied.json" if args.varied else "load.json")).write_text(json.dumps(figures, indent=2) + "\n")
     bad = figures["5xx"] or any(m["answered_as_expected"] != m["of"] for m in figures["malformed"].values())
     return 1 if bad else 0
 

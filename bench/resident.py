@@ -5,6 +5,7 @@ is noisy: read the ratios).
     python bench/resident.py --only-memory --memory 100000 --seed 1000   # a worker's life: RSS every 10,000
     python bench/resident.py --only-whatif      # payerkb whatif and compare's rows: today's batch beside resident
     python bench/resident.py --only-missing     # explain --missing: today's overlay beside the resident search
+    python bench/resident.py --only-traffic     # a service's traffic: programs built on first use or second sighting
 
 - warm single check: the shipped cases, each answered once first, then --reps rounds over all of them;
   p50 / p99 of the resident engine and of solver.engine.Engine on the same encounters.
@@ -15,6 +16,8 @@ is noisy: read the ratios).
 - whatif command: `payerkb whatif` on every shipped case with its variants, today's batch beside a resident engine
   made for the call and a service worker's (first request, then the same encounter again); compare's rows.
 - explain --missing: today's search beside the resident search programs (solver/resident/search.py), cold and warm.
+- traffic: 2,000 single checks, half of them the shipped cases drawn at random, half varied encounters seen once,
+  on a resident engine that builds a shape's program on first use and on one that waits for its second sighting.
 - memory: the resident set size of a worker process over --memory varied encounters (new seeds, a thousand at a
   time; progress on stderr every 1,000) with the cache cap, and the growth per program built (the figure
   solver/resident/cache.py states).
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -252,6 +256,30 @@ def missing_figures(ref: Engine, cases: list[Encounter]) -> dict:
     return out
 
 
+def traffic_figures(ref: Engine, cases: list[Encounter], n: int = 2000, routine: float = 0.5, seed: int = 5) -> dict:
+    """A service's traffic: n single checks, a share `routine` of them the shipped cases drawn at random (shapes that
+    come again), the others varied encounters seen once. The same stream on a resident engine that builds a shape's
+    program on first use (admit_after=1) and on one that builds it on the second sighting (2, the service's)."""
+    rnd = random.Random(seed)
+    fresh = iter(Encounter.model_validate(r) for r in varied_encounters(n, seed=seed + 7000))
+    stream = [("routine", rnd.choice(cases)) if rnd.random() < routine else ("once", next(fresh)) for _ in range(n)]
+    out: dict = {"checks": n, "routine_share": routine}
+    for admit in (1, 2):
+        eng = ResidentEngine(reference=ref, watch=False, admit_after=admit)
+        times: dict[str, list[float]] = {"routine": [], "once": []}
+        t_all = time.perf_counter()
+        for kind, enc in stream:
+            t0 = time.perf_counter()
+            eng.check(enc)
+            times[kind].append(time.perf_counter() - t0)
+        st = eng.stats()
+        out[f"admit_after_{admit}"] = {"seconds": round(time.perf_counter() - t_all, 2),
+                                       "routine_p50_ms": pct(times["routine"], 50), "once_p50_ms": pct(times["once"], 50),
+                                       "programs_built": st["misses"] - st["first_sightings"], "evictions": st["evictions"],
+                                       "resident": st["resident"], "first_sightings": st["first_sightings"]}
+    return out
+
+
 def memory_child(n: int, cap_mb: int, every: int, seed: int) -> dict:
     """memory() in a process of its own (one worker's engine and nothing else); its progress on stderr."""
     child = subprocess.run([sys.executable, __file__, "--memory-only", str(n), str(cap_mb), str(every), str(seed)],
@@ -275,7 +303,12 @@ def main() -> None:
     ap.add_argument("--only-memory", action="store_true", help="the memory figure alone")
     ap.add_argument("--only-whatif", action="store_true", help="the what-if and compare figures alone")
     ap.add_argument("--only-missing", action="store_true", help="the explain --missing figures alone")
+    ap.add_argument("--only-traffic", action="store_true", help="the service-traffic figure alone (admission of programs)")
     args = ap.parse_args()
+    if args.only_traffic:
+        ref = Engine()
+        print(json.dumps(traffic_figures(ref, shipped_cases(ref.policies)), indent=1))
+        return
     if args.only_missing:
         ref = Engine()
         print(json.dumps(missing_figures(ref, shipped_cases(ref.policies)), indent=1))

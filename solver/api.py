@@ -29,7 +29,8 @@ def engine():
     global _ENGINE
     if _ENGINE is None:
         from solver.resident import ResidentEngine  # single checks from resident programs; batches by the reference
-        _ENGINE = ResidentEngine()
+        from solver.resident.engine import SERVICE_ADMIT_AFTER
+        _ENGINE = ResidentEngine(admit_after=SERVICE_ADMIT_AFTER)
     return _ENGINE
 
 

@@ -32,7 +32,7 @@ _ENGINE = None
 # its 200 MB): each task reports its worker's resident set, and once one passes RECYCLE_MB the pool is recycled (a
 # new pool warmed, then it takes over; the old one finishes what it holds). Not ProcessPoolExecutor's
 # max_tasks_per_child: it can hang on Python 3.11 to 3.13 (CPython gh-115634).
-RECYCLE_MB = 300
+RECYCLE_MB = 280  # past it, a recycle: the cap of a worker is 300 MB, and it grows while the new pool warms
 
 
 def rss_mb() -> float:
@@ -55,7 +55,8 @@ def init_worker(policies_dir: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _ENGINE
     from solver.resident import ResidentEngine  # single checks from resident programs; batches by the reference
-    _ENGINE = ResidentEngine(policies_dir=Path(policies_dir))
+    from solver.resident.engine import SERVICE_ADMIT_AFTER
+    _ENGINE = ResidentEngine(policies_dir=Path(policies_dir), admit_after=SERVICE_ADMIT_AFTER)
 
 
 def ping() -> int:
