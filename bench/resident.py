@@ -223,15 +223,7 @@ def missing_figures(ref: Engine, cases: list[Encounter]) -> dict:
     each fact a choice), on resident programs built for the call (the search program and the check program), and
     on a service worker's warm programs (the same encounter asked before); the answers compared byte for byte."""
     import solver.explore.missing as M
-    used = {"resident": 0, "overlay": 0}
-    make = M._ResidentSpace.make
-
-    def counted(*args):
-        got = make(*args)
-        used["resident" if got else "overlay"] += 1
-        return got
-
-    M._ResidentSpace.make = counted
+    before = dict(M.SEARCHED_ON)
     warm = ResidentEngine(reference=ref, watch=False)
     times: dict[str, list[float]] = {"today": [], "cold": [], "warm": []}
     same = True
@@ -248,8 +240,10 @@ def missing_figures(ref: Engine, cases: list[Encounter]) -> dict:
         same &= json.dumps(a) == json.dumps(b) == json.dumps(c)
         for k, t in zip(times, (t1 - t0, t2 - t1, t4 - t3)):
             times[k].append(t)
-    M._ResidentSpace.make = make
-    out = {"cases": len(cases), "identical": same, "searched_on": {k: v // 3 for k, v in used.items()}}
+    # each case is searched on the resident path three times (cold, then warm twice), and once today's way
+    used = {k: M.SEARCHED_ON[k] - before.get(k, 0) for k in ("resident", "overlay")}
+    out = {"cases": len(cases), "identical": same,
+           "searched_on": {"resident": used["resident"] // 3, "overlay": (used["overlay"] - len(cases)) // 3}}
     for k, v in times.items():
         out[f"{k}_ms_p50"] = round(statistics.median(v) * 1000, 1)
         out[f"{k}_s_total"] = round(sum(v), 2)

@@ -6,6 +6,8 @@ of that cost, projected on the facts assumed. Each set is applied to the encount
 only those that reach the target are kept (a dropped one is named in the notes)."""
 from __future__ import annotations
 
+from collections import Counter
+
 from clingo import Function, Number, String
 
 from solver.explore.assumable import assumable, spec_for
@@ -17,6 +19,11 @@ from solver.explore import overlay
 MISSING_LP = SEARCH_DIR / "missing.lp"
 MAX_ALTERNATIVES = 12
 OPTIONS = ["--opt-strategy=usc", "--opt-mode=opt"]
+
+
+# How many searches of this process ran on a resident search program, and how many on an overlay (a change that
+# leaves the shape, a code target, or a solver.engine.Engine): read by bench/resident.py and the tests.
+SEARCHED_ON: Counter = Counter()
 
 
 def missing(engine, enc: Encounter, target: str | None = None, change_service: bool = False,
@@ -42,6 +49,7 @@ def missing(engine, enc: Encounter, target: str | None = None, change_service: b
     space = _ResidentSpace.make(engine, enc, changes) if resident and not code_target else None
     if space is None:
         space = _OverlaySpace(engine, enc, changes, code_target, spec.get("denial_categories", []))
+    SEARCHED_ON["resident" if isinstance(space, _ResidentSpace) else "overlay"] += 1
     notes = [f"not assumed: {ch.path} ({why})" for ch, why in space.skipped if why != "changes no fact the rules read"]
     if not change_service:
         notes.append("the service itself is not changed (no muscle or diagnosis added); --change-service allows it")
