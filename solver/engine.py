@@ -17,6 +17,7 @@ import clingo
 from clingo import ast as clingo_ast
 
 from solver import policy_cache
+from solver.prune import live as live_statements, read as read_statements
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
 from solver.explain import result_of_terms
@@ -62,11 +63,17 @@ class Engine:
     kb_dir: Path = KB_DIR
     policies: Policies = field(init=False)
     timings: Timings = field(default_factory=Timings)
+    # a check grounds only the statements that may fire for its facts (solver/prune.py); False: every statement
+    # (the reference of the pruning: tests/test_prune.py)
+    prune: bool = True
     # What clingo said while grounding (a warning is a defect of the knowledge base; tests require none).
     messages: list[str] = field(default_factory=list)
     # handles of each rule's facts and of each rule set's (solver/symbols.py), made on first use
     _rule_handles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _set_handles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the statements as solver/prune.py reads them (made on first use), and the pruned programs of the last inputs
+    _read_parts: list | None = field(default=None, init=False, repr=False, compare=False)
+    _pruned: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # validated once, then read from the policies cache while no file (nor the code) changes
@@ -133,7 +140,7 @@ class Engine:
 
     def control(self, encounters: list[Encounter], extra: tuple[Path, ...] = (), options: list[str] | None = None,
                 messages: list[str] | None = None, withhold: frozenset = frozenset(),
-                parts: list | None = None) -> tuple[clingo.Control, list[EncounterFacts]]:
+                parts: list | None = None, pruned: bool = False) -> tuple[clingo.Control, list[EncounterFacts]]:
         """A Control holding the knowledge base (core and the families in force), the tables, rules and facts of
         these encounters (keyed 0..n-1), and the extra program files (e.g. kb/search/*.lp), not yet grounded.
 
@@ -141,7 +148,9 @@ class Engine:
         solve with their own options; a check is the same Control with SOLVER_OPTIONS and nothing extra.
         Encounter facts in `withhold` are not added: the caller adds them under its own conditions (a search
         that may remove a fact of the encounter). `parts`: the knowledge base's parsed parts to replay in place of
-        the engine's own (the same shape, e.g. fewer statements); the engine is left as it is."""
+        the engine's own (the same shape, e.g. fewer statements); the engine is left as it is. `pruned`: leave out
+        the statements that cannot fire for these facts (solver/prune.py): only for a program that gets no fact
+        nor rule after this (a check's; not with extra, withhold or parts)."""
         sink = messages if messages is not None else []
 
         def log(code, msg: str) -> None:  # kept for an error of this grounding, and for the engine's record
@@ -168,15 +177,23 @@ class Engine:
         given = given.union(*(ef.signatures for ef in facts))
         if sets:
             given.add(("rule_set_member", 2))
+        if pruned and not extra and not withhold and parts is None:
+            families = frozenset(self.policies.instances[k].rule.family for k in in_force)
+            program = self.pruned_statements(files, given, families)
+        else:
+            program = None
         with clingo_ast.ProgramBuilder(ctl) as builder:
             for name, stmts, defined in (self._parts if parts is None else parts):
                 if name.startswith("families/") and name not in files:
                     continue
-                for stmt in stmts:
-                    builder.add(stmt)
+                if program is None:
+                    for stmt in stmts:
+                        builder.add(stmt)
                 for signature, stmt in defined:
                     if signature not in given:
                         builder.add(stmt)
+            for stmt in program or ():
+                builder.add(stmt)
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
@@ -193,10 +210,30 @@ class Engine:
                 add(backend, [r for r in ef.reps if r not in kept] if kept else ef.reps)
         return ctl, facts
 
+    def pruned_statements(self, files: set, given: set, families: frozenset) -> list:
+        """The statements of the core and of these family files that may fire over facts of the `given` signatures
+        with rules of these families in force (solver/prune.py), kept for the last 256 inputs asked."""
+        key = (frozenset(files), frozenset(given), families)
+        got = self._pruned.get(key)
+        if got is None:
+            if self._read_parts is None:
+                self._read_parts = [(name, read_statements(stmts)) for name, stmts, _defined in self._parts]
+            read = [st for name, sts in self._read_parts if not name.startswith("families/") or name in files
+                    for st in (sts or ())]
+            if any(sts is None for name, sts in self._read_parts if not name.startswith("families/") or name in files):
+                got = [stmt for name, stmts, _d in self._parts if not name.startswith("families/") or name in files
+                       for stmt in stmts]  # a statement the pruning cannot read: nothing is left out
+            else:
+                got = live_statements(read, given, families)
+            self._pruned[key] = got
+            if len(self._pruned) > 256:
+                self._pruned.pop(next(iter(self._pruned)))
+        return got
+
     def _solve(self, encounters: list[Encounter]) -> list[dict]:
         t0 = time.perf_counter()
         messages: list[str] = []
-        ctl, facts = self.control(encounters, messages=messages)
+        ctl, facts = self.control(encounters, messages=messages, pruned=self.prune)
         t1 = time.perf_counter()
         try:
             ctl.ground([("base", [])])

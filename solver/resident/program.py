@@ -126,24 +126,34 @@ class ShapeProgram:
         codes = {x[1] for n, x in shape.facts if n in ("slot_code", "claim_line")}
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
         files = {engine._family_file[pol.instances[k].rule.family] for k in members}
+        placeholders, ext = domain(pol, shape)
+        shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rules(k)]
+        shared += engine._set_facts(shape.set_id)
+        program = None
+        if not extra and engine.prune:  # a check's program: no fact comes after these, so what cannot fire is left out (solver/prune.py)
+            given = {(sym.name, len(sym.arguments)) for sym in shared}
+            given |= {(name, len(args) + 1) for name, args in shape.facts + tuple(placeholders)}
+            given |= {(name, len(args) + 1) for name, args in ext}
+            program = engine.pruned_statements(files, given, frozenset(pol.instances[k].rule.family for k in members))
         with clingo.ast.ProgramBuilder(ctl) as builder:  # the reference engine's parts, as it replays them
             for name, stmts, defined in engine._parts:
                 if name.startswith("families/") and name not in files:
                     continue
-                for stmt in stmts:
-                    builder.add(stmt)
+                if program is None:
+                    for stmt in stmts:
+                        builder.add(stmt)
                 for _signature, stmt in defined:  # every #defined: the inputs are externals, not facts
                     builder.add(stmt)
+            for stmt in program or ():
+                builder.add(stmt)
             for path in extra:
                 for stmt in _parsed(path):
                     builder.add(stmt)
-        placeholders, ext = domain(pol, shape)
         self.atoms: dict[tuple, int] = {}
         mk = _atom
 
         with ctl.backend() as backend:  # as handles (solver/symbols.py): no cffi buffer a fact
-            shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rules(k)]
-            facts = [handle(sym) for sym in shared + engine._set_facts(shape.set_id)]
+            facts = [handle(sym) for sym in shared]
             facts += [handle(mk(name, args)) for name, args in shape.facts + tuple(placeholders)]
             # The externals are declared by the grounder (`#external p(X) : r_dom_p(X).`, _EXTERNALS), over domain
             # facts given through the backend: externals added through the backend itself are not seen as
