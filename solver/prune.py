@@ -187,7 +187,7 @@ def live(statements: list[Statement], given: set, families: set) -> list:
         if st.families is not None and not st.families & families:
             unmet.append(-1)  # never fires
             continue
-        missing = [sig for sig in st.needs if sig not in possible]
+        missing = st.needs - possible
         unmet.append(len(missing))
         for sig in missing:
             waiting.setdefault(sig, []).append(i)
@@ -206,4 +206,15 @@ def live(statements: list[Statement], given: set, families: set) -> list:
                     ready.append(j)
     kept = [_narrowed(st, families) for i, st in enumerate(statements) if fires[i]]
     lost = {h for st in statements for h in st.heads} - possible
-    return kept + [ast.Defined(_LOC, name, arity, 1) for name, arity in sorted(lost)]
+    return kept + [_defined(sig) for sig in sorted(lost)]
+
+
+_DEFINED: dict[tuple[str, int], object] = {}
+
+
+def _defined(sig: tuple[str, int]):
+    """`#defined name/arity.` as an AST node, made once."""
+    got = _DEFINED.get(sig)
+    if got is None:
+        got = _DEFINED[sig] = ast.Defined(_LOC, sig[0], sig[1], 1)
+    return got
