@@ -227,7 +227,7 @@ class Engine:
                 got = live_statements(read, given, families)
             self._pruned[key] = got
             if len(self._pruned) > 256:
-                self._pruned.pop(next(iter(self._pruned)))
+                self._pruned.pop(next(iter(self._pruned)), None)  # the oldest (another thread may have taken it)
         return got
 
     def _solve(self, encounters: list[Encounter]) -> list[dict]:
