@@ -2,7 +2,7 @@
 
 - on random small programs (hypothesis), the pruned program has the answer sets of the whole program;
 - on the shipped cases and varied encounters, a check of the pruned knowledge base answers byte for byte as one of
-  every statement (Engine(prune=False)), on today's engine and on the resident programs;
+  every statement (Engine(), whose default is every statement), on today's engine and on the resident programs;
 - what is left out: a family not in force, a predicate nothing gives; a pool narrowed; a #defined for the lost.
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_a_statement_the_pruning_cannot_read_leaves_the_program_whole():
 
 @pytest.fixture(scope="module")
 def engines():
-    return Engine(), Engine(prune=False)
+    return Engine(prune=True), Engine()
 
 
 def _corpus(pol) -> list[Encounter]:
@@ -123,7 +123,7 @@ def test_checks_of_the_pruned_knowledge_base_answer_as_every_statement(engines):
 
 
 def test_the_pruning_leaves_statements_out_of_a_single_check():
-    pruned = Engine()
+    pruned = Engine(prune=True)
     enc = shipped_cases(pruned.policies)[0]
     pruned.check(enc)
     [((files, _given, _families), kept)] = pruned._pruned.items()
@@ -137,3 +137,8 @@ def test_resident_programs_of_the_pruned_knowledge_base_answer_as_every_statemen
     res = ResidentEngine(reference=pruned, watch=False)
     assert json.dumps([res.check(e) for e in encounters]) == json.dumps([whole.check(e) for e in encounters])
     assert res.resident > len(encounters) // 2
+
+
+def test_a_resident_engine_of_its_own_prunes_and_a_command_does_not():
+    assert ResidentEngine(watch=False).reference.prune is True  # the service's workers and the Python API
+    assert Engine().prune is False  # a command's cold start reads no statement for the pruning

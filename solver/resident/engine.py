@@ -69,7 +69,7 @@ class ResidentEngine:
         # before loading: a change while loading counts. watch=False: an engine for one call (a command's what-if)
         # over a reference engine already loaded, which does not watch the folders either
         self._watch = FolderWatch(self.policies_dir, self.kb_dir) if watch else None
-        self.reference = reference or Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
+        self.reference = reference or self._own_reference()
 
     # --- the reference engine's public surface ----------------------------------------------------
     @property
@@ -191,8 +191,15 @@ class ResidentEngine:
         if self._watch is not None and self._watch.changed():
             self.cache.clear()
             self._sightings.clear()
-            self.reference = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir)
+            self.reference = self._own_reference()
             self.rebuilds += 1
+
+    def _own_reference(self) -> Engine:
+        """The reference engine this one lives with: pruned checks (solver/prune.py; an engine that lives long), its
+        statements read for the pruning now, before the first check (a service worker does it while it warms)."""
+        eng = Engine(policies_dir=self.policies_dir, kb_dir=self.kb_dir, prune=True)
+        eng.pruning_parts()
+        return eng
 
     def _encode(self, enc: Encounter):
         """The encounter encoded for a program, or None (an unknown payer, no shape, a failure: the reference answers)."""
