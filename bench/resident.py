@@ -259,7 +259,7 @@ def traffic_figures(ref: Engine, cases: list[Encounter], n: int = 2000, routine:
     stream = [("routine", rnd.choice(cases)) if rnd.random() < routine else ("once", next(fresh)) for _ in range(n)]
     out: dict = {"checks": n, "routine_share": routine}
     for admit in (1, 2):
-        eng = ResidentEngine(reference=ref, watch=False, admit_after=admit)
+        eng = ResidentEngine(watch=False, admit_after=admit)  # its own reference (pruned), as a service worker's
         times: dict[str, list[float]] = {"routine": [], "once": []}
         t_all = time.perf_counter()
         for kind, enc in stream:
@@ -315,8 +315,8 @@ def main() -> None:
     if args.only_memory:
         print(json.dumps(memory_child(args.memory, args.cap_mb, every, args.seed), indent=1))
         return
-    ref = Engine()
-    res = ResidentEngine(reference=ref, cap_mb=args.cap_mb)
+    ref = Engine()  # today's engine, as a command runs it
+    res = ResidentEngine(cap_mb=args.cap_mb)  # as a service worker has it: its own reference, pruned
     cases = shipped_cases(ref.policies)
     out: dict = {}
 
