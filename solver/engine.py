@@ -165,15 +165,7 @@ class Engine:
         in_force = {k for s in sets for k in self.policies.set_members(s)}
         files = {self._family_file[self.policies.instances[k].rule.family] for k in in_force}
         codes = set().union(*(encounter_codes(self.policies, enc) for enc in encounters)) if encounters else set()
-        # the tables' and rules' facts as handles with their signatures, each rule's made once (they never change)
-        fixed, given = self._table_facts.handles_for_codes(codes)
-        by_rule = self._rule_handles
-        for k in sorted(in_force):
-            got = by_rule.get(k)
-            if got is None:
-                got = by_rule[k] = handles_of(self._rules(k))
-            fixed += got[0]
-            given |= got[1]
+        fixed, given = self.fixed_facts(codes, in_force)
         # A `#defined` statement costs the grounder a statement: those of predicates this batch has facts of
         # are left out (the others are kept, so clingo stays silent about inputs no encounter gives).
         given = given.union(*(ef.signatures for ef in facts))
@@ -185,46 +177,70 @@ class Engine:
         else:
             program = None
         with clingo_ast.ProgramBuilder(ctl) as builder:
-            for name, stmts, defined in (self._parts if parts is None else parts):
-                if name.startswith("families/") and name not in files:
-                    continue
-                if program is None:
-                    for stmt in stmts:
-                        builder.add(stmt)
-                for signature, stmt in defined:
-                    if signature not in given:
-                        builder.add(stmt)
-            for stmt in program or ():
-                builder.add(stmt)
+            self.replay(builder, files, program, lambda signature: signature not in given, parts)
             for path in extra:
                 for stmt in _parsed(Path(path)):
                     builder.add(stmt)
         add = symbols.builder().add_facts
-        by_set = self._set_handles
         with ctl.backend() as backend:
             add(backend, fixed)
             for s in sorted(sets):
-                if s not in by_set:
-                    by_set[s] = [handle(sym) for sym in self._set_facts(s)]
-                add(backend, by_set[s])
+                add(backend, self.set_handles(s))
             kept = {handle(sym) for sym in withhold}
             for ef in facts:
                 add(backend, [r for r in ef.reps if r not in kept] if kept else ef.reps)
         return ctl, facts
 
+    def fixed_facts(self, codes: set[str], rules) -> tuple[list[int], set[tuple[str, int]]]:
+        """The code tables' facts for these codes, then those of these rules (by key), as symbol handles in that
+        order, with their signatures; each rule's made once (they never change)."""
+        fixed, given = self._table_facts.handles_for_codes(codes)
+        by_rule = self._rule_handles
+        for k in sorted(rules):
+            got = by_rule.get(k)
+            if got is None:
+                got = by_rule[k] = handles_of(self._rules(k))
+            fixed += got[0]
+            given |= got[1]
+        return fixed, given
+
+    def set_handles(self, set_id: int) -> list[int]:
+        """The rule_set_member facts of a rule set, as symbol handles, made once."""
+        got = self._set_handles.get(set_id)
+        if got is None:
+            got = self._set_handles[set_id] = [handle(sym) for sym in self._set_facts(set_id)]
+        return got
+
+    def replay(self, builder, files: set, program: list | None, defined, parts: list | None = None) -> None:
+        """Add the knowledge base to a ProgramBuilder: the core and these family files (parts: in place of the
+        engine's own), or `program` in place of their statements (pruned_statements); and the `#defined`
+        statements of the signatures `defined(signature)` is true for."""
+        for name, stmts, defs in (self._parts if parts is None else parts):
+            if name.startswith("families/") and name not in files:
+                continue
+            if program is None:
+                for stmt in stmts:
+                    builder.add(stmt)
+            for signature, stmt in defs:
+                if defined(signature):
+                    builder.add(stmt)
+        for stmt in program or ():
+            builder.add(stmt)
+
     def pruned_statements(self, files: set, given: set, families: frozenset) -> list:
         """The statements of the core and of these family files that may fire over facts of the `given` signatures
-        with rules of these families in force (solver/prune.py), kept for the last 256 inputs asked."""
+        with rules of these families in force (solver/prune.py), kept for the last 256 inputs asked. Every
+        statement when one is of a form the pruning does not read."""
         key = (frozenset(files), frozenset(given), families)
         got = self._pruned.get(key)
         if got is None:
-            read = [st for name, sts in self.pruning_parts() if not name.startswith("families/") or name in files
-                    for st in (sts or ())]
-            if any(sts is None for name, sts in self.pruning_parts() if not name.startswith("families/") or name in files):
+            parts = [(name, read) for (name, read), (_n, stmts, _d) in zip(self.pruning_parts(), self._parts)
+                     if not name.startswith("families/") or name in files]
+            if any(read is None for _name, read in parts):
                 got = [stmt for name, stmts, _d in self._parts if not name.startswith("families/") or name in files
-                       for stmt in stmts]  # a statement the pruning cannot read: nothing is left out
+                       for stmt in stmts]
             else:
-                got = live_statements(read, given, families)
+                got = live_statements([st for _name, read in parts for st in read], given, families)
             self._pruned[key] = got
             if len(self._pruned) > 256:
                 self._pruned.pop(next(iter(self._pruned)), None)  # the oldest (another thread may have taken it)

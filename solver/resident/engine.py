@@ -14,9 +14,9 @@ How: an encounter's shape (solver.resident.shape) names a program (solver.reside
 LRU cache (solver.resident.cache); the encounter's other inputs are externals assigned true and the program
 is re-solved. With admit_after=2 (the service's and the Python API's), a shape's first encounter is answered by
 the reference engine and its program is built when the shape comes again: a shape seen once costs the reference's
-check (less than a build: bench/resident.py) and evicts no program that is in use. The result is built by the reference engine's own code (solver.explain.build_result) from the
-shown atoms with the renamed values put back, so it is byte for byte the reference engine's answer (held so
-by tests/test_resident_differential.py).
+check (less than a build: bench/resident.py) and evicts no program that is in use. The result is built by the
+reference engine's own code (solver.explain.build_result) from the shown atoms with the renamed values put
+back, so it is byte for byte the reference engine's answer (held so by tests/test_resident_differential.py).
 
 The reference engine (solver.engine.Engine, `self.reference`) answers instead, never a stale or partial
 answer: an encounter with no shape (positions past the largest bucket, an uncertain diagnosis status), an
@@ -106,7 +106,7 @@ class ResidentEngine:
         if got is None or got is _DEFERRED:
             if got is None:
                 self.fallbacks += 1
-            else:
+            else:  # the shape is not admitted yet: not a fallback
                 self.first_sightings += 1
             return self.reference.check(enc)
         self.resident += 1

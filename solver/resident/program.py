@@ -127,25 +127,17 @@ class ShapeProgram:
         codes |= set(pol.tables.code_groups.get("tpi", [])) | set(pol.tables.code_groups.get("dry_needling", []))
         files = {engine._family_file[pol.instances[k].rule.family] for k in members}
         placeholders, ext = domain(pol, shape)
-        shared = engine._table_facts.for_codes(codes) + [s for k in sorted(members) for s in engine._rules(k)]
-        shared += engine._set_facts(shape.set_id)
+        fixed, given = engine.fixed_facts(codes, members)  # as the reference engine adds them, in its order
+        fixed += engine.set_handles(shape.set_id)
         program = None
         if not extra and engine.prune:  # a check's program: no fact comes after these, so what cannot fire is left out (solver/prune.py)
-            given = {(sym.name, len(sym.arguments)) for sym in shared}
+            given |= {("rule_set_member", 2)}
             given |= {(name, len(args) + 1) for name, args in shape.facts + tuple(placeholders)}
             given |= {(name, len(args) + 1) for name, args in ext}
             program = engine.pruned_statements(files, given, frozenset(pol.instances[k].rule.family for k in members))
         with clingo.ast.ProgramBuilder(ctl) as builder:  # the reference engine's parts, as it replays them
-            for name, stmts, defined in engine._parts:
-                if name.startswith("families/") and name not in files:
-                    continue
-                if program is None:
-                    for stmt in stmts:
-                        builder.add(stmt)
-                for _signature, stmt in defined:  # every #defined: the inputs are externals, not facts
-                    builder.add(stmt)
-            for stmt in program or ():
-                builder.add(stmt)
+            # every #defined: the inputs are externals, not facts
+            engine.replay(builder, files, program, lambda _signature: True)
             for path in extra:
                 for stmt in _parsed(path):
                     builder.add(stmt)
@@ -153,7 +145,7 @@ class ShapeProgram:
         mk = _atom
 
         with ctl.backend() as backend:  # as handles (solver/symbols.py): no cffi buffer a fact
-            facts = [handle(sym) for sym in shared]
+            facts = list(fixed)
             facts += [handle(mk(name, args)) for name, args in shape.facts + tuple(placeholders)]
             # The externals are declared by the grounder (`#external p(X) : r_dom_p(X).`, _EXTERNALS), over domain
             # facts given through the backend: externals added through the backend itself are not seen as
