@@ -125,10 +125,16 @@ class Policies:
 
     def in_force_set(self, payer: str, on: dt.date) -> int:
         """A small integer naming the set of rule instances in force (shared by encounters with the same set)."""
-        keys = tuple(i.index for i in self.in_force(payer, on))
+        applies = self.in_force(payer, on)  # one list for every date of a span: its set is looked up by the list
+        by_list = self.__dict__.setdefault("_set_of_list", {})
+        got = by_list.get(id(applies))
+        if got is not None and got[0] is applies:
+            return got[1]
+        keys = tuple(i.index for i in applies)
         if keys not in self._sets:
             self._sets[keys] = len(self._set_list)
             self._set_list.append(keys)
+        by_list[id(applies)] = (applies, self._sets[keys])  # holds the list, so its id is not reused
         return self._sets[keys]
 
     def set_members(self, set_id: int) -> tuple[int, ...]:
