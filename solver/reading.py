@@ -179,6 +179,17 @@ def _cut_deep(text: str) -> str:
     return "".join(out)
 
 
+_INT_DIGITS = sys.get_int_max_str_digits() or None  # Python's limit on converting text to an int (0: none)
+
+
+def json_int(text: str) -> int | str:
+    """A JSON integer; one longer than Python converts (4,300 digits) is kept as its text, so the field that
+    holds it gets an error of its own record, instead of the whole document failing to read."""
+    if _INT_DIGITS is not None and len(text) > _INT_DIGITS and len(text.lstrip("-")) > _INT_DIGITS:
+        return text
+    return int(text)
+
+
 def load_json(text: str) -> tuple[object, str | None]:
     """JSON with the same guards as YAML: a key given twice is recorded, nesting past MAX_DEPTH is cut off.
     Returns the data and what it needs: "walk" (a key twice, nesting cut off), "depth" (it may nest too
@@ -193,9 +204,9 @@ def load_json(text: str) -> tuple[object, str | None]:
         return _duplicates(data, items)
 
     try:
-        data = json.loads(text, object_pairs_hook=pairs)
+        data = json.loads(text, object_pairs_hook=pairs, parse_int=json_int)
     except RecursionError:
-        return json.loads(_cut_deep(text), object_pairs_hook=pairs), "walk"
+        return json.loads(_cut_deep(text), object_pairs_hook=pairs, parse_int=json_int), "walk"
     if flagged:
         return data, "walk"
     return data, "depth" if text.count("{") + text.count("[") > MAX_DEPTH else None
@@ -323,7 +334,7 @@ def _one_line_object(line: bytes) -> bool:
 def _is_json(line: bytes) -> bool:
     """A line that is JSON, or would be but for a bad byte or its depth (then an error of that line)."""
     try:
-        json.loads(line)
+        json.loads(line, parse_int=json_int)
     except UnicodeDecodeError:
         return True
     except RecursionError:

@@ -110,6 +110,15 @@ def test_a_claim_fhir_resources_rejects_is_a_record_with_the_field_not_a_traceba
     assert "patient" in fields and any(f.startswith("item.0.quantity") for f in fields)
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "1e999", '"3"', "true"])
+def test_a_quantity_that_is_no_usable_number_is_a_problem_of_its_item_not_a_traceback(value):
+    claim = load("claim-tpi-note.json")
+    claim["item"][0]["quantity"] = {"value": 7777}
+    recs = list(read_bytes(json.dumps(claim).replace("7777", value).encode(), "claim.json"))
+    assert len(recs) == 1
+    assert any(f.startswith("item.0.quantity") for f, _ in problems(recs[0])), problems(recs[0])
+
+
 def test_a_bundle_keeps_its_claims_in_order_skips_what_they_reference_and_reports_the_rest():
     recs = records(load("bundle.json"), "bundle.json")
     assert [(r.index, r.raw_id) for r in recs] == [(1, "tpi-2"), (3, "Coverage/cov-stray"), (4, "em-only")]

@@ -77,6 +77,18 @@ def test_an_integer_past_32_bits_is_an_error_of_its_field_and_the_next_record_is
     assert f"line 1 (id huge): {field}: Input should be less than or equal to" in err
 
 
+@pytest.mark.parametrize("name", ["e.json", "e.jsonl"])
+def test_a_number_too_long_for_python_to_read_is_an_error_of_its_field_and_the_others_are_answered(tmp_path, name):
+    """Python converts at most 4,300 digits to an int: a longer JSON number costs its field, not the document."""
+    bad = json.dumps(enc(id="long", claim=[{"code": "20552", "units": 7777}])).replace("7777", "9" * 5000)
+    good = json.dumps(enc(id="next"))
+    data = (f"[{bad}, {good}]" if name == "e.json" else f"{bad}\n{good}\n").encode()
+    r, out, err = check_json(tmp_path, name, data)
+    assert r.returncode == 2
+    assert [(o["encounter"], o["outcome"]) for o in results(out)] == [("long", "error"), ("next", "allow")]
+    assert "(id long): claim.0.units: Unable to parse input string as an integer, exceeded maximum size" in err
+
+
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400"])
 def test_an_infinite_number_in_yaml_is_an_error_of_its_field(tmp_path, value):
     text = (f"- {{id: inf, payer: medicare-cgs, date_of_service: 2024-06-10, documentation: {{prior_relief: {{percent: 50, weeks: {value}}}}}}}\n"

@@ -24,6 +24,7 @@ ClaimResponse on its own) is one record saying so. Nothing is dropped.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,7 +38,7 @@ from solver.encounter import MAX_ID, MODIFIER, PROCEDURE_CODE, Encounter
 from solver.errors import PolicyError, Problem, pydantic_problems
 from solver.formats.fhir_note import SYSTEM as NOTE_SYSTEM, note_code, read_note
 from solver.formats.payer_map import PayerMap, default_path
-from solver.reading import Record
+from solver.reading import Record, json_int
 
 CPT_SYSTEMS = {"http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"}
 HCPCS_SYSTEMS = {"https://bluebutton.cms.gov/resources/codesystem/hcpcs", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
@@ -61,7 +62,7 @@ def sniff(data: bytes, source: str) -> bool:
     if source.endswith((".jsonl", ".ndjson")) or not data.lstrip().startswith(b"{") or not _RESOURCE.search(data):
         return False
     try:
-        parsed = json.loads(data)
+        parsed = json.loads(data, parse_int=json_int)
     except (ValueError, RecursionError):
         return False
     return isinstance(parsed, dict) and isinstance(parsed.get("resourceType"), str)
@@ -95,7 +96,7 @@ def _twice(node, path="") -> list[tuple[str, str]]:
 
 def records(data: bytes, source: str) -> Iterator[Record]:
     try:
-        top = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs)
+        top = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs, parse_int=json_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         yield FhirRecord(source, 1, None, problems=[Problem(source, "(resource)", f"not a readable FHIR JSON resource ({exc.__class__.__name__}); fix the file")])
         return
@@ -118,7 +119,7 @@ def line_record(line: bytes, source: str, index: int) -> Record | None:
     if not _RESOURCE.search(line):
         return None
     try:
-        top = json.loads(line.decode("utf-8"), object_pairs_hook=_pairs)
+        top = json.loads(line.decode("utf-8"), object_pairs_hook=_pairs, parse_int=json_int)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(top, dict) or not isinstance(top.get("resourceType"), str):
@@ -335,8 +336,10 @@ def _modifiers(c: _Claim, item: dict, at: str) -> list[str]:
 
 def _units(c: _Claim, item: dict, at: str) -> int:
     value = (item.get("quantity") or {}).get("value", 1)
-    if value != int(value) or value < 1:
-        c.problem(f"{at}.quantity.value", f"{value} is not a whole number of units of at least 1")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value != int(value) or value < 1:  # a number too long to read is kept as its text (json_int)
+        shown = f"{value}" if number else repr(value)
+        c.problem(f"{at}.quantity.value", f"{shown[:40]}{'...' if len(shown) > 40 else ''} is not a whole number of units of at least 1")
         return 1
     return int(value)
 
