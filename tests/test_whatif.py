@@ -94,6 +94,19 @@ def test_a_bad_path_or_value_is_a_clear_error_naming_the_path_with_exit_2():
     assert r.returncode == 2 and "injections[0].trigger_points" in r.stderr and "integer" in r.stderr
 
 
+@pytest.mark.parametrize("how", ["set", "patch"])
+def test_an_impossible_date_in_a_variant_is_an_error_naming_its_field_not_a_traceback(tmp_path, how):
+    if how == "set":
+        args = ["--set", "date_of_service=2024-02-30"]
+    else:
+        patch = tmp_path / "p.yaml"
+        patch.write_text("date_of_service: 2024-02-30\n")
+        args = ["--patch", patch]
+    r = run("whatif", "examples/encounters.yaml", "--id", "enc-0001", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "date_of_service: Input should be a valid date" in r.stderr
+
+
 def test_a_json_patch_that_cannot_apply_names_its_operation_and_path(tmp_path):
     patch = tmp_path / "p.json"
     patch.write_text(json.dumps([{"op": "remove", "path": "/history/4"}]))

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from solver.encounter import Encounter
 from solver.errors import InputError, Problem
+from solver.yamltext import load_yaml
 
 _STEP = re.compile(r"((?:\[\d+\])*)([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -132,8 +133,8 @@ def plain_json(value):
 def read_value(text: str):
     """A --set value, read like a YAML scalar: true, 3, 2024-06-10, [M54.2], null; anything else is the text."""
     try:
-        return plain_json(yaml.safe_load(text)) if text.strip() else text
-    except yaml.YAMLError:
+        return plain_json(load_yaml(text)) if text.strip() else text  # dates as text: 2024-02-30 is for validation to name
+    except (yaml.YAMLError, ValueError):
         return text
 
 

@@ -9,6 +9,7 @@ import yaml
 from solver.encounter import Encounter
 from solver.errors import InputError, PayerkbError, Problem
 from solver.explore.patching import plain_json
+from solver.yamltext import load_yaml
 
 
 def one_encounter(path: str, wanted: str | None = None) -> Encounter:
@@ -42,7 +43,7 @@ def patch_file(path: Path):
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([Problem(str(path), "(file)", f"cannot be read ({exc.__class__.__name__}); give a UTF-8 JSON or YAML file")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # dates as text: an impossible one is an error of its field, not a crash
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
