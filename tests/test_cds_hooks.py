@@ -355,8 +355,18 @@ def test_an_order_sign_call_without_draft_orders_is_a_400():
 def test_the_date_of_service_is_today_when_the_order_gives_none():
     req = tpi_order_sign(date=None)
     req["context"]["draftOrders"]["entry"][0]["resource"].pop("occurrenceDateTime", None)
-    assert cds_orders.order_date(req["context"]["draftOrders"]["entry"][0]["resource"]) == dt.date.today()
+    assert cds_orders.order_date(req["context"]["draftOrders"]["entry"][0]["resource"]) == (dt.date.today(), None)
     assert answered(req)["systemActions"]
+
+
+@pytest.mark.parametrize("date", ["2024-02-30", "notadate"])
+def test_an_order_whose_date_is_no_date_is_not_checked_as_of_today_and_its_card_names_the_field(date):
+    req = tpi_order_sign(date=date)
+    body = answered(req)
+    assert not body.get("systemActions")  # no coverage information for an order that was not checked
+    [card] = [c for c in body["cards"] if c["summary"].startswith("Some orders could not be checked")]
+    assert f"occurrenceDateTime: {date!r} is not a date" in card["detail"]
+    assert not [c for c in body["cards"] if "covered by" in c["summary"]]
 
 
 def test_the_invariant_checks_pass_the_crd_sample_response_and_catch_a_broken_one():

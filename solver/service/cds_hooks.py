@@ -202,7 +202,10 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
         res = o["resource"]
         for code in codes:
             dx = cds_orders.diagnoses(res, prefetch)
-            day = cds_orders.order_date(o["date_from"])
+            day, bad_date = cds_orders.order_date(o["date_from"])
+            if bad_date:
+                problems.append(f"- {_ref(res)} ({code}): {bad_date}")
+                continue
             data = {"id": f"{_ref(res)}#{code}"[:100], "payer": payer, "date_of_service": day,
                     "history": cds_orders.prior_sessions(prefetch, day) or [],
                     "patient": str(context.get("patientId"))[:100] if context.get("patientId") else None,
@@ -214,7 +217,7 @@ async def _answer(orders: list[dict], context: dict, prefetch: dict, config: dic
                 problems.append(f"- {_ref(res)} ({code}): " + "; ".join(
                     f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]))
     if problems:
-        cards.append(_card("Some orders could not be checked: their values are out of bounds",
+        cards.append(_card("Some orders could not be checked: some of their values are out of bounds or unreadable",
                            "Correct these values and sign again:\n" + "\n".join(problems), "warning", "guideline", label))
     results = await check([enc for _, _, enc in jobs]) if jobs else []
     actions: dict[str, dict] = {}

@@ -94,15 +94,26 @@ def diagnoses(res: dict, prefetch: dict) -> list[str]:
     return out[:12]
 
 
-def order_date(res: dict) -> dt.date:
-    for value in (res.get("occurrenceDateTime"), (res.get("occurrencePeriod") or {}).get("start"),
-                  ((res.get("occurrenceTiming") or {}).get("event") or [None])[0], res.get("start"),
-                  ((res.get("requestedPeriod") or [{}])[0] or {}).get("start")):
-        try:
-            return dt.date.fromisoformat(str(value)[:10])
-        except ValueError:
+def _date_fields(res: dict) -> list[tuple[str, object]]:
+    timing = (res.get("occurrenceTiming") or {}).get("event") or [None]
+    requested = (res.get("requestedPeriod") or [{}])[0] or {}
+    return [("occurrenceDateTime", res.get("occurrenceDateTime")), ("occurrencePeriod.start", (res.get("occurrencePeriod") or {}).get("start")),
+            ("occurrenceTiming.event.0", timing[0] if isinstance(timing, list) and timing else None), ("start", res.get("start")),
+            ("requestedPeriod.0.start", requested.get("start") if isinstance(requested, dict) else None)]
+
+
+def order_date(res: dict) -> tuple[dt.date | None, str | None]:
+    """The order's date of service: the first of occurrence[x] / start / requestedPeriod it gives, else today
+    (an order being signed is for now). (None, the problem) when the first it gives is no date: an impossible
+    date is never replaced by today's in silence."""
+    for field, value in _date_fields(res):
+        if value is None:
             continue
-    return dt.date.today()
+        try:
+            return dt.date.fromisoformat(str(value)[:10]), None
+        except ValueError:
+            return None, f"{field}: {str(value)[:40]!r} is not a date; give an ISO date such as 2024-06-10"
+    return dt.date.today(), None
 
 
 def muscles(res: dict) -> list[dict]:
