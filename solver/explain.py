@@ -179,6 +179,14 @@ def _unknown_muscle(text: str) -> dict:
             "citations": [], "evidence": [f"injection documented as {text!r}"]}
 
 
+def _later_session(n: int, day: str, dos: str) -> dict:
+    return {"rule": "input.history-after-date-of-service", "category": "documentation", "severity": "warning",
+            "line": None, "code": None, "confidence": "high", "policy_version": None,
+            "message": f"history[{n}] is dated {day}, after the date of service {dos}: it is no earlier session, so no "
+                       "frequency or interval rule counted it; correct its date or leave it out.",
+            "citations": [], "evidence": [f"history[{n}] dated {day}; date of service {dos}"]}
+
+
 def outcome_of(findings: list[dict]) -> str:
     """deny: an error no coding fixes; review: a point for a person; modify: coding errors the claim fixes; else allow."""
     if any(f["severity"] == "error" and not f.get("corrected") for f in findings):
@@ -235,6 +243,7 @@ def result_of_terms(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: li
         findings.append(_finding(pol, enc, ef, x, k, ln, details.get((x, k, ln), {}), evidence.get((x, k, ln), []),
                                  sub_lines, cand_code, cand_rule_ids))
     findings += [_unknown_muscle(text) for text in ef.unknown_muscles]
+    findings += [_later_session(n, day, enc.date_of_service.isoformat()) for n, day in ef.later_sessions]
     stretched = coverage_finding(pol, enc.date_of_service)
     if stretched:
         findings.append(stretched)

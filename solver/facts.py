@@ -180,6 +180,7 @@ class EncounterFacts:
     slot_of_line: dict[int, Symbol] = field(default_factory=dict)
     injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
     unknown_muscles: list[str] = field(default_factory=list)
+    later_sessions: list[tuple[int, str]] = field(default_factory=list)  # (index in history, date): after the date of service
     signatures: set[tuple[str, int]] = field(default_factory=set)  # (name, arity) of the facts, for the engine
     _reps: list[int] = field(default_factory=list, repr=False)
     _symbols: list | None = field(default=None, repr=False)
@@ -266,6 +267,7 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     _diagnosis_facts(f, pol, enc, th)
     _documentation_facts(f, enc, th)
     _history_facts(f, pol, enc, th)
+    ef.later_sessions = later_sessions(enc)
     _ptp_facts(f, pol, enc)
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
@@ -419,8 +421,18 @@ def _documentation_facts(f, enc: Encounter, th: Thresholds) -> None:
 
 
 def history_order(enc: Encounter) -> list:
-    """The earlier sessions by date, then by their order in the encounter: J of prior_session/3."""
-    return [h for _, _, h in sorted((h.date, n, h) for n, h in enumerate(enc.history))] if enc.history else []
+    """The earlier sessions by date, then by their order in the encounter: J of prior_session/3. A session dated
+    after the date of service is no earlier session: it is left out, and the result says so (later_sessions)."""
+    if not enc.history:
+        return []
+    dos = enc.date_of_service
+    return [h for _, _, h in sorted((h.date, n, h) for n, h in enumerate(enc.history) if h.date <= dos)]
+
+
+def later_sessions(enc: Encounter) -> list[tuple[int, str]]:
+    """(index in history, date) of each session dated after the date of service (a what-if's date may be earlier)."""
+    dos = enc.date_of_service
+    return [(n, h.date.isoformat()) for n, h in enumerate(enc.history or []) if h.date > dos]
 
 
 def _history_facts(f, pol: Policies, enc: Encounter, th: Thresholds) -> None:

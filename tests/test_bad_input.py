@@ -142,3 +142,19 @@ def test_a_bad_side_is_rejected_with_its_path():
     with pytest.raises(ValidationError) as err:
         Encounter.model_validate(dict(BASE, injections=[{"muscle": "trapezius", "side": "up"}]))
     assert err.value.errors()[0]["loc"] == ("injections", 0, "side")
+
+
+@pytest.mark.parametrize("payer", ["medicare-cgs", "commercial-default"])
+def test_sessions_dated_after_the_date_of_service_are_not_counted_and_the_answer_says_so(engine, payer):
+    """history holds earlier sessions: one dated later (a typo, or a what-if's earlier date) counts for no
+    frequency or interval rule, and each is a warning naming it. The resident engine answers the same."""
+    from solver.resident import ResidentEngine
+    none = dict(_clean_raw(), payer=payer, history=[])
+    later = dict(none, history=[{"date": "9999-12-31", "code": "20552"}, {"date": "2024-06-11", "code": "20553"}] * 2)
+    a, b = engine.check(Encounter.model_validate(none)), engine.check(Encounter.model_validate(later))
+    assert (b["outcome"], b["claim"]) == (a["outcome"], a["claim"])
+    extra = [f for f in b["findings"] if f not in a["findings"]]
+    assert [(f["rule"], f["severity"]) for f in extra] == [("input.history-after-date-of-service", "warning")] * 4
+    assert [f["message"].split(" is dated")[0] for f in extra] == ["history[0]", "history[1]", "history[2]", "history[3]"]
+    assert "after the date of service 2024-06-10" in extra[1]["message"] and "2024-06-11" in extra[1]["message"]
+    assert ResidentEngine(reference=engine).check(Encounter.model_validate(later)) == b
