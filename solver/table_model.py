@@ -10,9 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from solver.encounter import MODIFIER, PROCEDURE_CODE
+from solver.encounter import MODIFIER
 
 GROUP_NAME = r"^[a-z][a-z0-9_]*$"
+# A code a policy names: CPT Category I (five digits), Category II / III, PLA or MAAA (four digits and F, T, U or
+# M), or HCPCS Level II (a letter and four digits): stricter than an encounter's code (solver.encounter.PROCEDURE_CODE),
+# for a typo in a code group (2055X) would change every answer that reads the group, silently.
+POLICY_CODE = re.compile(r"^(\d{5}|\d{4}[FTUM]|[A-Z]\d{4})$")
 
 
 class Strict(BaseModel):
@@ -39,7 +43,7 @@ class CodeGroup(Strict):
     @field_validator("codes")
     @classmethod
     def _codes(cls, v: list) -> list[str]:
-        return _strings(v, PROCEDURE_CODE, "CPT/HCPCS code")
+        return _strings(v, POLICY_CODE, "CPT/HCPCS code (five digits; four and F, T, U or M; or a letter and four digits)")
 
 
 class ModifierGroup(Strict):

@@ -256,6 +256,27 @@ def test_every_problem_of_code_groups_and_substances_is_reported_at_once(tables)
     assert f"{subs}: classes.steroid.tilte: unknown key; remove it or check its spelling" in text
 
 
+@pytest.mark.parametrize("code", ["2055X", "J33O1", "205520", "2055"])
+def test_a_code_group_code_that_no_code_set_has_the_form_of_is_rejected(tables, code):
+    """A typo in a code group would change every answer that reads the group: 2055X matches no CPT or HCPCS form."""
+    groups = tables / "code-groups.yaml"
+    data = yaml.safe_load(groups.read_text())
+    data["code_groups"]["tpi"]["codes"] = ["20552", code]
+    groups.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PolicyError) as err:
+        load_tables(tables)
+    assert f"{groups}: code_groups.tpi.codes: {code!r} is not a CPT/HCPCS code" in str(err.value)
+
+
+@pytest.mark.parametrize("code", ["0232T", "0001F", "0001U", "0001M", "J3301", "01991"])
+def test_a_code_group_takes_every_cpt_category_and_hcpcs_level_ii_form(tables, code):
+    groups = tables / "code-groups.yaml"
+    data = yaml.safe_load(groups.read_text())
+    data["code_groups"]["tendon_injections"]["codes"].append(code)
+    groups.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert code in load_tables(tables).code_groups["tendon_injections"]
+
+
 def test_a_source_file_with_an_unknown_key_is_rejected(tables):
     src = tables / "mue-practitioner.source.yaml"
     src.write_text(src.read_text() + "confidance: high\n")
