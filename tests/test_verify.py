@@ -140,6 +140,18 @@ def test_a_rule_no_case_speaks_of_gets_case_stubs_whose_encounters_behave_as_sta
         assert ("seeded.exam-only" in _rules(_check(engine, enc))) is fires
 
 
+def test_the_text_report_prints_the_case_stubs_as_yaml_one_can_paste(seeded, capsys):
+    import yaml
+
+    from solver.verify.text import print_report
+    _engine, report = seeded
+    print_report(report)
+    text = capsys.readouterr().out
+    assert "\\x0a" not in text
+    block = text.split("Generated cases:", 1)[1].split("\n", 1)[1]
+    assert yaml.safe_load(block) == [c["case"] for c in report["generated_cases"]]
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent)

@@ -47,5 +47,6 @@ def print_report(r: dict) -> None:
         p(f"  {g['kind']}: {g['message']}")
     p(f"Generated cases: {len(r['generated_cases']) or 'none'}")
     if r["generated_cases"]:
-        p(yaml.safe_dump([c["case"] for c in r["generated_cases"]], sort_keys=False, width=120).rstrip())
+        for line in yaml.safe_dump([c["case"] for c in r["generated_cases"]], sort_keys=False, width=120).splitlines():
+            p(line)  # line by line: clean() shows a line break inside a text as \x0a, and the stubs are for pasting
     p()
