@@ -345,6 +345,29 @@ def test_a_hook_sent_to_the_other_service_is_a_400_naming_the_field():
     assert r.status_code == 400 and "'hook'" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("orders", ["notabundle", 42, {"entry": []}])
+def test_draft_orders_that_are_no_bundle_are_a_400_naming_the_field(orders):
+    req = tpi_order_sign()
+    req["context"]["draftOrders"] = orders
+    r = post("payerkb-order-sign-crd", req)
+    assert r.status_code == 400 and "context.draftOrders" in r.json()["detail"] and "Bundle" in r.json()["detail"]
+
+
+def test_a_body_that_is_not_json_is_a_problem_of_the_body_not_of_a_field_named_by_its_offset():
+    from solver.service import problems as service_problems
+    app = _app()
+    service_problems.install(app)  # as the service's app does (solver/service/app.py)
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.post("/cds-services/payerkb-order-sign-crd", content=b'{"hook":',
+                                     headers={"content-type": "application/json"})
+    r = asyncio.run(go())
+    body = r.json()
+    assert r.status_code == 422 and body["field"] == "(body)"
+    assert "the body is not valid JSON at character 8" in body["detail"]
+
+
 def test_an_order_sign_call_without_draft_orders_is_a_400():
     req = tpi_order_sign()
     del req["context"]["draftOrders"]

@@ -46,6 +46,9 @@ def resources(value) -> list[dict]:
 def orders(bundle, key: str, prefetch: dict) -> list[dict]:
     if bundle is None:
         raise HTTPException(400, f"field 'context.{key}' is missing: a Bundle of the {key} is required")
+    if not isinstance(bundle, (dict, list)) or (isinstance(bundle, dict) and not bundle.get("resourceType")):
+        raise HTTPException(400, f"field 'context.{key}' must be a FHIR Bundle of the {key} (an object with resourceType "
+                                 f"Bundle), not {type(bundle).__name__ if not isinstance(bundle, dict) else 'an object without resourceType'}")
     requests = {f"ServiceRequest/{r.get('id')}": r for r in resources(prefetch.get("serviceRequests")) if r.get("resourceType") == "ServiceRequest"}
     out = []
     for res in resources(bundle):

@@ -58,6 +58,15 @@ def _field(loc) -> str:
     return ".".join(parts) or "(request)"
 
 
+def _request_problem(e: dict) -> Problem:
+    if e.get("type") == "json_invalid":  # its loc is ("body", character offset): the offset is no field
+        at = next((p for p in e.get("loc", ())[1:] if isinstance(p, int)), None)
+        where = f" at character {at}" if at is not None else ""
+        why = (e.get("ctx") or {}).get("error") or e.get("msg", "invalid JSON")
+        return Problem("(request)", "(body)", f"the body is not valid JSON{where} ({why}); send one JSON object")
+    return Problem("(request)", _field(e.get("loc", ())), e.get("msg", "invalid").removeprefix("Value error, "))
+
+
 def install(app: FastAPI) -> None:
     """Answer every error of the app as a problem detail."""
 
@@ -67,8 +76,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        problems = [Problem("(request)", _field(e.get("loc", ())), e.get("msg", "invalid").removeprefix("Value error, "))
-                    for e in exc.errors()]
+        problems = [_request_problem(e) for e in exc.errors()]
         return response(from_problems(422, "invalid-parameter", problems), request)
 
     @app.exception_handler(StarletteHTTPException)
