@@ -51,3 +51,21 @@ def coverage_finding(pol: Policies, on: dt.date) -> dict | None:
         cache[on] = _finding(pol, on)
     f = cache[on]
     return None if f is None else {**f, "citations": [dict(c) for c in f["citations"]], "evidence": list(f["evidence"])}
+
+
+VERSION_GAP_ID = "policy.no-version-in-force"
+
+
+def version_gap_finding(pol: Policies, payer: str, on: dt.date) -> dict | None:
+    """A point for review when the date falls between two of the payer's dated policy versions, none in force
+    (the rules of the versions that are in force were applied; which policy governs that day is not known)."""
+    for first, last in pol.version_gaps(payer):
+        if first <= on <= last:
+            return {"rule": VERSION_GAP_ID, "category": "coverage", "severity": "warning", "line": None, "code": None,
+                    "message": f"No dated policy version of {payer} is in force on {on.isoformat()} (none from {first} "
+                               f"through {last}): only the rules in force that day were applied, so a policy that "
+                               "should govern it may be missing; a person should check the payer's policy dates.",
+                    "citations": [], "evidence": [f"no version of {payer} in force from {first} through {last} "
+                                                  "(policies/payers: each use's from and through)"],
+                    "confidence": "high", "policy_version": None, "review": True}
+    return None

@@ -8,7 +8,7 @@ from clingo import Symbol, SymbolType
 
 from solver.dates import from_day_number
 from solver.encounter import Encounter
-from solver.coverage import coverage_finding
+from solver.coverage import coverage_finding, version_gap_finding
 from solver.facts import EncounterFacts
 from solver.policy import DOCUMENTATION_ELEMENTS, Policies, RuleInstance
 from solver.symbols import Term, handle, term
@@ -244,6 +244,9 @@ def result_of_terms(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: li
                                  sub_lines, cand_code, cand_rule_ids))
     findings += [_unknown_muscle(text) for text in ef.unknown_muscles]
     findings += [_later_session(n, day, enc.date_of_service.isoformat()) for n, day in ef.later_sessions]
+    gap = version_gap_finding(pol, enc.payer, enc.date_of_service)
+    if gap:
+        findings.append(gap)
     stretched = coverage_finding(pol, enc.date_of_service)
     if stretched:
         findings.append(stretched)

@@ -137,6 +137,23 @@ class Policies:
         by_list[id(applies)] = (applies, self._sets[keys])  # holds the list, so its id is not reused
         return self._sets[keys]
 
+    def version_gaps(self, payer: str) -> list[tuple[dt.date, dt.date]]:
+        """The spans of days (first, last) between the payer's dated policy versions where none of them is in force
+        (a version ending 2024-03-31 and the next starting 2024-04-15), worked out once per payer."""
+        cache = self.__dict__.setdefault("_version_gaps", {})
+        got = cache.get(payer)
+        if got is None:
+            uses = [u for u in self.payers[payer].uses if u.from_ is not None or u.through is not None]
+            lo, hi, day = dt.date.min, dt.date.max, dt.timedelta(days=1)
+            spans = sorted((u.from_ or lo, u.through or hi) for u in uses)
+            got, reach = [], spans[0][1] if spans else hi
+            for start, end in spans[1:]:
+                if reach < hi and start > reach + day:
+                    got.append((reach + day, start - day))
+                reach = max(reach, end)
+            cache[payer] = got
+        return got
+
     def set_members(self, set_id: int) -> tuple[int, ...]:
         return self._set_list[set_id]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BASE
 from solver.encounter import Encounter
 from solver.engine import Engine
 from solver.paths import KB_DIR, POLICIES_DIR
@@ -129,6 +130,20 @@ def test_days_between_a_payers_dated_versions_with_none_in_force_are_a_gap(seede
     assert [(g["from"], g["through"]) for g in found] == [("2024-04-01", "2024-04-02")]
     assert "L39671" not in found[0]["witness"]["versions"]
     assert date_gaps(Engine(), "medicare-palmetto") == []
+
+
+@pytest.mark.parametrize("day, in_gap", [("2024-03-31", False), ("2024-04-01", True), ("2024-04-02", True), ("2024-04-03", False)])
+def test_a_check_on_a_day_no_dated_version_covers_is_sent_to_review_and_says_why(seeded, day, in_gap):
+    engine, _report = seeded
+    enc = dict(BASE, id="gap-day", payer="medicare-palmetto", date_of_service=day)
+    result = _check(engine, enc)
+    gap = [f for f in result["findings"] if f["rule"] == "policy.no-version-in-force"]
+    assert bool(gap) is in_gap
+    if in_gap:
+        assert result["outcome"] == "review" and gap[0]["review"] is True
+        assert "none from 2024-04-01 through 2024-04-02" in gap[0]["message"]
+    from solver.resident import ResidentEngine
+    assert ResidentEngine(reference=engine).check(Encounter.model_validate(enc)) == result
 
 
 def test_a_rule_no_case_speaks_of_gets_case_stubs_whose_encounters_behave_as_stated(seeded):

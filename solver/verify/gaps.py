@@ -70,21 +70,12 @@ def find(engine, sf) -> list[dict]:
 
 def date_gaps(engine, payer: str) -> list[dict]:
     """Spans of days between the payer's dated policy versions where none of them is in force."""
-    pol = engine.policies
-    uses = [u for u in pol.payers[payer].uses if u.from_ is not None or u.through is not None]
-    if not uses:
-        return []
-    lo, hi = dt.date.min, dt.date.max
-    spans = sorted((u.from_ or lo, u.through or hi) for u in uses)
-    out, reach = [], spans[0][1]
-    for start, end in spans[1:]:
-        if reach < hi and start > reach + dt.timedelta(days=1):
-            first, last = reach + dt.timedelta(days=1), start - dt.timedelta(days=1)
-            enc = {"id": "verify:gap-dates", "payer": payer, "date_of_service": first.isoformat()}
-            res = engine.check(Encounter.model_validate(enc))
-            out.append({"kind": "no_rule_set", "from": first.isoformat(), "through": last.isoformat(),
-                        "message": f"no dated policy version of {payer} is in force from {first} through {last}",
-                        "witness": {"encounter": enc, "outcome": res.get("outcome"),
-                                    "versions": res.get("policy", {}).get("versions", [])}})
-        reach = max(reach, end)
+    out = []
+    for first, last in engine.policies.version_gaps(payer):
+        enc = {"id": "verify:gap-dates", "payer": payer, "date_of_service": first.isoformat()}
+        res = engine.check(Encounter.model_validate(enc))
+        out.append({"kind": "no_rule_set", "from": first.isoformat(), "through": last.isoformat(),
+                    "message": f"no dated policy version of {payer} is in force from {first} through {last}",
+                    "witness": {"encounter": enc, "outcome": res.get("outcome"),
+                                "versions": res.get("policy", {}).get("versions", [])}})
     return out
