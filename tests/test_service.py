@@ -168,11 +168,14 @@ def test_malformed_bodies_and_parameters_are_4xx_problems_never_500(server):
     _problem(c.get("/v1/check"), 405, None)
 
 
-def test_a_body_no_input_format_reads_as_fhir_or_x12_is_a_4xx_problem(server):
-    for kind in ("application/edi-x12", "application/fhir+json"):
-        resp = server.client.post("/v1/check", content=b"hello", headers={"content-type": kind})
-        assert resp.status_code in (415, 422) and resp.headers["content-type"].startswith(PROBLEM)
-        assert resp.json()["field"] in ("Content-Type", "(body)")
+@pytest.mark.parametrize("kind, body, says", [
+    ("application/edi-x12", b"hello", "no X12 837P interchange"),
+    ("application/fhir+json", b"hello", "not valid JSON"),
+    ("application/fhir+json", b'{"resourceType": "Claim",', "not valid JSON"),
+    ("application/fhir+json", b'{"id": "enc-1", "payer": "cigna"}', "no FHIR resource (it has no resourceType)")])
+def test_a_body_sent_as_fhir_or_x12_that_is_none_is_a_422_saying_what_is_wrong(server, kind, body, says):
+    resp = server.client.post("/v1/check", content=body, headers={"content-type": kind})
+    assert says in _problem(resp, 422, "(body)")["detail"]
 
 
 def test_a_body_over_the_size_limit_is_a_413_and_too_many_records_a_422(server):

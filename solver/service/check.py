@@ -6,6 +6,7 @@ encounter answers with one result; a bad one is a 422 problem naming its field."
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Optional
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from solver.errors import PayerkbError, Problem
 from solver.formats import input_formats
-from solver.reading import read_bytes
+from solver.reading import json_int, read_bytes
 from solver.service.problems import ProblemError, from_problems
 
 router = APIRouter()
@@ -54,11 +55,25 @@ def _media_type(request: Request) -> str:
     return kind
 
 
+def _not_of_format(data: bytes, kind: str) -> str:
+    """Why a body sent as FHIR or X12 is not read as such: what is wrong with it, and what to send."""
+    if kind == "application/fhir+json":
+        try:
+            top = json.loads(data, parse_int=json_int)
+        except (ValueError, RecursionError) as exc:
+            return (f"the body is not valid JSON ({str(exc)[:80]}); send a FHIR R4 Claim or a Bundle of Claims "
+                    "(or contract encounters as application/json)")
+        return ("the body is JSON but no FHIR resource (it has no resourceType); send a FHIR R4 Claim or a Bundle of "
+                "Claims, or contract encounters as application/json") if not isinstance(top, dict) or "resourceType" not in top else (
+                f"no input format of this service reads this body as {FIELD_FORMATS[kind]}; send a FHIR R4 Claim or a Bundle of Claims")
+    return (f"the body is no X12 837P interchange (an interchange starts with its ISA segment); send the 837P as "
+            f"{kind}, or contract encounters as application/json")
+
+
 def _records(data: bytes, kind: str, limit: int) -> list:
     source = SOURCES[kind]
     if kind in FIELD_FORMATS and not any(fmt.sniff(data, source) for fmt in input_formats()):
-        raise ProblemError(415, "unsupported-media-type", f"no input format of this service reads this body as "
-                           f"{FIELD_FORMATS[kind]} ({kind}); send the encounters as application/json", "Content-Type")
+        raise ProblemError(422, "unreadable-body", _not_of_format(data, kind), "(body)")
     if not data.strip():
         raise ProblemError(422, "empty-body", "the body is empty; send one encounter or a list of them", "(body)")
     records = []
