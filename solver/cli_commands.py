@@ -181,18 +181,24 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
         failures, total = run_cases(engine, files, _err(), runs)
     except PayerkbError as exc:
         _fail(exc.problems)
-    report = None
-    if coverage:
+    report = nowhere = None
+    if coverage or path is None:  # every case was run: say which rules none of them exercises (cheap: no solve)
         from solver.case_coverage import coverage_report, coverage_text
-        report = coverage_report(engine.policies, runs)
+        full = coverage_report(engine.policies, runs)
+        report, nowhere = (full if coverage else None), full["reached_by_no_case"]
     if fmt is Format.json:
         out = {"passed": total - failures, "failed": failures}
+        if nowhere is not None:
+            out["reached_by_no_case"] = nowhere
         if report is not None:
             out["coverage"] = report
         typer.echo(json.dumps(out, indent=2))
     else:
         if report is not None:
             typer.echo(coverage_text(report))
+        elif nowhere:
+            typer.echo(f"rules no case exercises under any payer: {', '.join(nowhere)}; add a case that makes each "
+                       "fire and one that does not (payerkb test --coverage lists every payer's)")
         typer.echo(f"{total - failures} passed, {failures} failed")
     raise typer.Exit(1 if failures else 0)
 

@@ -84,6 +84,30 @@ def test_the_policy_cases_pass_through_the_test_command():
     assert " passed, 0 failed" in r.stdout
 
 
+def test_the_test_command_names_a_rule_no_case_exercises(tmp_path):
+    import shutil
+    root = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", root)
+    rules = root / "rulesets" / "commercial-default.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").rstrip() + """
+  - id: commercial.five-regions
+    family: regions_per_session
+    title: At most 5 regions a session
+    category: coverage
+    severity: error
+    confidence: low
+    params: {slot: tpi, max_regions: 5}
+    message: "More than 5 regions."
+    citations: [pmr-guidance]
+""", encoding="utf-8")
+    r = run("--policies", root, "test")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rules no case exercises under any payer: commercial.five-regions;" in r.stdout
+    r = run("--policies", root, "test", "--format", "json")
+    assert json.loads(r.stdout)["reached_by_no_case"] == ["commercial.five-regions"]
+    assert "rules no case exercises" not in run("test").stdout  # every shipped rule has its cases
+
+
 def test_a_failing_case_prints_expected_and_actual_side_by_side(tmp_path):
     p = tmp_path / "x.cases.yaml"
     p.write_text("""cases:
