@@ -261,3 +261,12 @@ def test_ndjson_claims_answered_as_fhir_name_each_claim_in_their_claim_responses
     bundle = Bundle.model_validate_json(p.stdout)
     requests = [e.resource.request.reference for e in bundle.entry]
     assert requests == ["Claim/tpi-1", "Claim/tpi-2"] and p.returncode == 0
+
+
+def test_a_claim_response_for_a_contract_encounter_names_its_patient_and_adjudicates_each_submitted_line():
+    r = subprocess.run(PAYERKB + ["check", str(ROOT / "examples" / "encounters.yaml"), "--format", "fhir"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)["entry"][0]["resource"]
+    assert first["patient"] == {"identifier": {"system": "urn:payerkb:patient", "value": "P-0042"}}
+    assert [(i["itemSequence"], i["adjudication"][0]["category"]["coding"][0]["code"]) for i in first["item"]] == [(1, "modify"), (2, "modify")]

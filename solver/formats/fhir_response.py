@@ -4,7 +4,7 @@
   (then `error[]` and a processNote per problem, naming the field).
 - disposition: the engine's outcome (allow, modify, review, deny) and a one-line reason; the outcome is
   also the extension urn:payerkb:outcome (valueCode) and the policy version urn:payerkb:policy-version.
-- item[]: one per submitted Claim item (itemSequence), adjudication category urn:payerkb:adjudication
+- item[]: one per submitted Claim item (itemSequence; for a contract-v1 encounter, its claim lines numbered from 1), adjudication category urn:payerkb:adjudication
   allow / modify / review / deny for that line (a line the
   recommended claim leaves off is modify, or deny when the claim is denied), noteNumber pointing at the findings on that line.
 - processNote[]: one per finding: "[severity] rule: message (citations)"; extensions
@@ -126,11 +126,23 @@ def _error_response(out: dict, result: dict) -> dict:
     return out
 
 
+def _claim_of(rec) -> dict | None:
+    """What a ClaimResponse says of the claim, for a contract-v1 encounter: its patient (as an identifier) and its
+    submitted lines in order (their itemSequence is their line number), so each line gets its adjudication."""
+    enc = getattr(rec, "encounter", None)
+    if enc is None:
+        return None
+    out: dict = {"items": [(n, line.code) for n, line in enumerate(enc.claim or [], start=1)]}
+    if enc.patient:
+        out["patient"] = {"identifier": {"system": "urn:payerkb:patient", "value": enc.patient}}
+    return out
+
+
 def render(records: list, results: list[dict], today: dt.date | None = None) -> str:
     """One ClaimResponse (one record) or a Bundle of them (several), validated with fhir.resources, as JSON."""
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.claimresponse import ClaimResponse
-    responses = [claim_response(res, rec.claim if isinstance(rec, FhirRecord) else None, today) for rec, res in zip(records, results)]
+    responses = [claim_response(res, rec.claim if isinstance(rec, FhirRecord) else _claim_of(rec), today) for rec, res in zip(records, results)]
     for r in responses:
         ClaimResponse.model_validate(r)
     if len(responses) == 1:
