@@ -189,6 +189,9 @@ def run_check(files: list[str], payer: Optional[str] = None, date: Optional[str]
     elif fmt is Format.text and len(outcomes) > 1:
         out.write(summary_line(outcomes) + "\n")
     out.flush()
+    if not outcomes and not problems:  # e.g. an empty JSON Lines file: never an exit 0 that checked nothing
+        problems.append(Problem(", ".join(files), "(file)", "holds no encounter; give one encounter, a list of "
+                                                         "encounters or JSON Lines"))
     _print_problems(problems)
     if problems:
         sys.exit(2)

@@ -333,3 +333,9 @@ def test_a_chunk_that_fails_to_ground_is_answered_one_by_one(engine, monkeypatch
     out = engine.check_many(encounters)
     assert [(r["encounter"], r["outcome"]) for r in out] == [("e0", "allow"), ("e1", "allow"), ("e2", "allow")]
     assert len(calls) == 4  # the chunk, then each encounter alone
+
+
+@pytest.mark.parametrize("name, data", [("e.jsonl", b""), ("e.jsonl", b"\n\n"), ("e.ndjson", b" \n")])
+def test_a_json_lines_file_with_no_encounter_is_an_error_not_an_exit_0_that_checked_nothing(tmp_path, name, data):
+    r, out, err = check_json(tmp_path, name, data)
+    assert r.returncode == 2 and "holds no encounter" in err
