@@ -53,6 +53,8 @@ def check_many(encounters: Iterable[dict | Encounter], *, payer: str | None = No
                date: dt.date | str | None = None) -> list[dict]:
     """One result per encounter, in order. payer / date: answer as if the encounters named them (what-if).
     Raises solver.errors.InputError for an unknown what-if payer or a date that is not one."""
+    if isinstance(encounters, (dict, Encounter, str, bytes)):  # one encounter: iterating it would check its keys
+        raise TypeError(f"check_many takes a list of encounters, not one {type(encounters).__name__}; use check() for one")
     eng = engine()
     if payer is not None and payer not in eng.policies.payers:
         raise InputError([Problem(SOURCE, "payer", f"unknown payer {payer!r}; the payers are {sorted(eng.policies.payers)}")])

@@ -31,6 +31,12 @@ def test_check_many_answers_in_order_and_a_bad_record_is_an_error_result_naming_
     assert results[1]["errors"][0]["field"] == "date_of_service" and findings(results[1]) == []
 
 
+@pytest.mark.parametrize("one", [EXAMPLES[0], "enc-0001"])
+def test_check_many_given_one_encounter_says_to_use_check_instead_of_checking_its_keys(one):
+    with pytest.raises(TypeError, match="use check"):
+        check_many(one)
+
+
 def test_an_unknown_what_if_payer_or_a_bad_date_is_an_input_error():
     with pytest.raises(InputError, match="unknown payer"):
         check(EXAMPLES[0], payer="nobody")
