@@ -187,6 +187,15 @@ def _later_session(n: int, day: str, dos: str) -> dict:
             "citations": [], "evidence": [f"history[{n}] dated {day}; date of service {dos}"]}
 
 
+def _repeated_session(enc: Encounter, n: int, k: int) -> dict:
+    h = enc.history[n]
+    return {"rule": "input.history-repeated-session", "category": "documentation", "severity": "warning",
+            "line": None, "code": None, "confidence": "high", "policy_version": None,
+            "message": f"history[{n}] repeats history[{k}] ({h.date.isoformat()}, {h.code}): one session a day and code, "
+                       "so it was counted once (its muscles with the first's); remove the repeat if it is one.",
+            "citations": [], "evidence": [f"history[{n}] and history[{k}] dated {h.date.isoformat()}, code {h.code}"]}
+
+
 def outcome_of(findings: list[dict]) -> str:
     """deny: an error no coding fixes; review: a point for a person; modify: coding errors the claim fixes; else allow."""
     if any(f["severity"] == "error" and not f.get("corrected") for f in findings):
@@ -244,6 +253,7 @@ def result_of_terms(pol: Policies, enc: Encounter, ef: EncounterFacts, atoms: li
                                  sub_lines, cand_code, cand_rule_ids))
     findings += [_unknown_muscle(text) for text in ef.unknown_muscles]
     findings += [_later_session(n, day, enc.date_of_service.isoformat()) for n, day in ef.later_sessions]
+    findings += [_repeated_session(enc, n, k) for n, k in ef.repeated_sessions]
     gap = version_gap_finding(pol, enc.payer, enc.date_of_service)
     if gap:
         findings.append(gap)

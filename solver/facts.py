@@ -181,6 +181,7 @@ class EncounterFacts:
     injections: dict[int, str] = field(default_factory=dict)  # injection index -> documented muscle text
     unknown_muscles: list[str] = field(default_factory=list)
     later_sessions: list[tuple[int, str]] = field(default_factory=list)  # (index in history, date): after the date of service
+    repeated_sessions: list[tuple[int, int]] = field(default_factory=list)  # (index, index of the first): the same date and code
     signatures: set[tuple[str, int]] = field(default_factory=set)  # (name, arity) of the facts, for the engine
     _reps: list[int] = field(default_factory=list, repr=False)
     _symbols: list | None = field(default=None, repr=False)
@@ -268,6 +269,7 @@ def encounter_facts(pol: Policies, enc: Encounter, key: int, raw: bool = False) 
     _documentation_facts(f, enc, th)
     _history_facts(f, pol, enc, th)
     ef.later_sessions = later_sessions(enc)
+    ef.repeated_sessions = repeated_sessions(enc)
     _ptp_facts(f, pol, enc)
     if enc.claim is not None:
         _claim_facts(f, pol, enc, ef, slots, procs)
@@ -426,13 +428,37 @@ def history_order(enc: Encounter) -> list:
     if not enc.history:
         return []
     dos = enc.date_of_service
-    return [h for _, _, h in sorted((h.date, n, h) for n, h in enumerate(enc.history) if h.date <= dos)]
+    first: dict[tuple, int] = {}  # (date, code) -> the entry kept: one session a day and code (repeated_sessions)
+    for n, h in enumerate(enc.history):
+        if h.date <= dos:
+            first.setdefault((h.date, h.code), n)
+    kept = []
+    for (day, code), n in sorted(first.items(), key=lambda kv: (kv[0][0], kv[1])):
+        h = enc.history[n]
+        names = [m for x in enc.history if (x.date, x.code) == (day, code) for m in x.muscles or []]
+        if names and names != (h.muscles or []):  # the repeats' muscles are the session's too
+            h = h.model_copy(update={"muscles": list(dict.fromkeys(names))})
+        kept.append(h)
+    return kept
 
 
 def later_sessions(enc: Encounter) -> list[tuple[int, str]]:
     """(index in history, date) of each session dated after the date of service (a what-if's date may be earlier)."""
     dos = enc.date_of_service
     return [(n, h.date.isoformat()) for n, h in enumerate(enc.history or []) if h.date > dos]
+
+
+def repeated_sessions(enc: Encounter) -> list[tuple[int, int]]:
+    """(index, index of the first) of each earlier session that repeats another's date and code: one session."""
+    first: dict[tuple, int] = {}
+    out = []
+    for n, h in enumerate(enc.history or []):
+        if h.date > enc.date_of_service:
+            continue
+        k = first.setdefault((h.date, h.code), n)
+        if k != n:
+            out.append((n, k))
+    return out
 
 
 def _history_facts(f, pol: Policies, enc: Encounter, th: Thresholds) -> None:

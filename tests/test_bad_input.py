@@ -158,3 +158,23 @@ def test_sessions_dated_after_the_date_of_service_are_not_counted_and_the_answer
     assert [f["message"].split(" is dated")[0] for f in extra] == ["history[0]", "history[1]", "history[2]", "history[3]"]
     assert "after the date of service 2024-06-10" in extra[1]["message"] and "2024-06-11" in extra[1]["message"]
     assert ResidentEngine(reference=engine).check(Encounter.model_validate(later)) == b
+
+
+@pytest.mark.parametrize("payer", ["medicare-cgs", "commercial-default"])
+def test_an_earlier_session_repeated_with_its_date_and_code_counts_once_and_the_answer_says_so(engine, payer):
+    """Three entries of one session (an export that repeats rows) are one session for the frequency rules,
+    its muscles joined; a session of another code that day is a session of its own. The resident engine agrees."""
+    from solver.resident import ResidentEngine
+    one = dict(_clean_raw(), payer=payer, history=[{"date": "2024-05-01", "code": "20552", "muscles": ["trapezius"]}])
+    joined = dict(one, history=[{"date": "2024-05-01", "code": "20552", "muscles": ["trapezius", "rhomboid major"]}])
+    repeated = dict(one, history=[{"date": "2024-05-01", "code": "20552", "muscles": ["trapezius"]},
+                                  {"date": "2024-05-01", "code": "20552", "muscles": ["rhomboid major"]},
+                                  {"date": "2024-05-01", "code": "20552"}])
+    a = engine.check(Encounter.model_validate(joined))
+    b = engine.check(Encounter.model_validate(repeated))
+    assert (b["outcome"], b["claim"]) == (a["outcome"], a["claim"])
+    extra = [f for f in b["findings"] if f not in a["findings"]]
+    assert [(f["rule"], f["message"].split(" (")[0]) for f in extra] == [
+        ("input.history-repeated-session", "history[1] repeats history[0]"), ("input.history-repeated-session", "history[2] repeats history[0]")]
+    assert [f for f in b["findings"] if f["rule"] != "input.history-repeated-session"] == a["findings"]
+    assert ResidentEngine(reference=engine).check(Encounter.model_validate(repeated)) == b
