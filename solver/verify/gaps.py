@@ -54,7 +54,7 @@ def find(engine, sf) -> list[dict]:
                        for j in range(n, 0, -1) if step * j < 365]
             gap = {"kind": "no_session_limit", "slot": slot,
                    "message": f"no rule in force limits the {slot} sessions in a window: {len(history)} earlier sessions in "
-                              f"12 months, {step} days apart, and this one raise no frequency finding"}
+                              f"12 months, {step} day{'s' if step != 1 else ''} apart, and this one raise no frequency finding"}
             candidates.append((gap, _encounter(sf, slot, substance, history=history),
                                lambda r: not any(f["category"] == "frequency" for f in r["findings"])))
     out = []
