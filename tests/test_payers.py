@@ -110,7 +110,7 @@ def test_a_new_payer_is_yaml_only(tmp_path):
     r = eng.check(encounter(payer="acme-health", date_of_service="2025-06-10", history=[
         {"date": "2024-09-01", "code": "20552"}, {"date": "2025-03-01", "code": "20552"}]))
     f = next(f for f in r["findings"] if f["rule"] == "commercial.frequency")
-    assert "default 2" in f["message"] and r["outcome"] == "deny"
+    assert "the limit of 2 sessions" in f["message"] and r["outcome"] == "deny"  # the payer's own limit
     r = eng.check(encounter(payer="acme-health", date_of_service="2024-12-31", history=THREE_EARLIER))
     assert "commercial.frequency" not in rules(r)
 
