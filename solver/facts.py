@@ -422,22 +422,26 @@ def _documentation_facts(f, enc: Encounter, th: Thresholds) -> None:
                 f("relief_at_least", min_p, min_w)
 
 
+def _sessions(enc: Encounter) -> dict[tuple, list[int]]:
+    """The earlier sessions: (date, code) -> the indexes in history of its entries, in input order (one session
+    a day and code: a repeated entry is the same session). Entries after the date of service are none."""
+    out: dict[tuple, list[int]] = {}
+    for n, h in enumerate(enc.history or []):
+        if h.date <= enc.date_of_service:
+            out.setdefault((h.date, h.code), []).append(n)
+    return out
+
+
 def history_order(enc: Encounter) -> list:
     """The earlier sessions by date, then by their order in the encounter: J of prior_session/3. A session dated
-    after the date of service is no earlier session: it is left out, and the result says so (later_sessions)."""
-    if not enc.history:
-        return []
-    dos = enc.date_of_service
-    first: dict[tuple, int] = {}  # (date, code) -> the entry kept: one session a day and code (repeated_sessions)
-    for n, h in enumerate(enc.history):
-        if h.date <= dos:
-            first.setdefault((h.date, h.code), n)
+    after the date of service is no earlier session, and a repeated one is counted once, its muscles joined to
+    the first entry's: the result says so of each (later_sessions, repeated_sessions)."""
     kept = []
-    for (day, code), n in sorted(first.items(), key=lambda kv: (kv[0][0], kv[1])):
-        h = enc.history[n]
-        names = [m for x in enc.history if (x.date, x.code) == (day, code) for m in x.muscles or []]
-        if names and names != (h.muscles or []):  # the repeats' muscles are the session's too
-            h = h.model_copy(update={"muscles": list(dict.fromkeys(names))})
+    for (day, _code), ns in sorted(_sessions(enc).items(), key=lambda kv: (kv[0][0], kv[1][0])):
+        h = enc.history[ns[0]]
+        names = list(dict.fromkeys(m for n in ns for m in enc.history[n].muscles or []))
+        if len(ns) > 1 and names != (h.muscles or []):
+            h = h.model_copy(update={"muscles": names})
         kept.append(h)
     return kept
 
@@ -450,15 +454,7 @@ def later_sessions(enc: Encounter) -> list[tuple[int, str]]:
 
 def repeated_sessions(enc: Encounter) -> list[tuple[int, int]]:
     """(index, index of the first) of each earlier session that repeats another's date and code: one session."""
-    first: dict[tuple, int] = {}
-    out = []
-    for n, h in enumerate(enc.history or []):
-        if h.date > enc.date_of_service:
-            continue
-        k = first.setdefault((h.date, h.code), n)
-        if k != n:
-            out.append((n, k))
-    return out
+    return sorted((n, ns[0]) for ns in _sessions(enc).values() for n in ns[1:])
 
 
 def _history_facts(f, pol: Policies, enc: Encounter, th: Thresholds) -> None:
