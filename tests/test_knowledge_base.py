@@ -10,7 +10,8 @@ from solver.policy import load_policies
 
 LP_FILES = sorted(KB_DIR.rglob("*.lp"))
 STRUCTURAL_STRINGS = {"billable", "error", "warning", "left", "right", "abn_on_file", "same_region", "any", "slot", "other",
-                      "repeat", "initial", "some_unnamed", "none_named", "global", "documented"}
+                      "repeat", "initial", "some_unnamed", "none_named", "global", "documented",
+                      "unset", "one_side"}
 
 
 def _code_only(path: Path) -> str:
