@@ -133,7 +133,14 @@ def _error_response(out: dict, result: dict) -> dict:
 
 def _claim_of(rec) -> dict | None:
     """What a ClaimResponse says of the claim, for a contract-v1 encounter: its patient (as an identifier) and its
-    submitted lines in order (their itemSequence is their line number), so each line gets its adjudication."""
+    submitted lines in order (their itemSequence is their line number), so each line gets its adjudication.
+    A JSON Lines record answered in another process (the command line's --jobs, the service's workers) is still
+    undecoded here: it is decoded now (a record that cannot be is an error result already)."""
+    if getattr(rec, "line", None) is not None:
+        try:
+            rec.resolve()
+        except Exception:  # noqa: BLE001 - its result says what is wrong with it; the response has no items then
+            return None
     enc = getattr(rec, "encounter", None)
     if enc is None:
         return None

@@ -17,7 +17,6 @@ from typing import Optional
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from solver import batch
 from solver.errors import PayerkbError, Problem
 from solver.formats import input_formats
 from solver.reading import json_int, read_bytes
@@ -133,10 +132,6 @@ async def check(request: Request,
 
 
 def _claim_responses(records: list, results: list[dict]) -> Response:
-    """The results as FHIR, by the command line's builder. A JSON Lines record was decoded in a worker: it is
-    decoded here too, so its ClaimResponse has an item per submitted line."""
+    """The results as FHIR, by the command line's builder (which decodes a JSON Lines record a worker answered)."""
     from solver.formats.fhir_response import render
-    for rec in records:
-        if rec.line is not None:
-            batch._resolve(rec)
     return Response(render(records, results), media_type=FHIR, headers=VARY)
