@@ -205,3 +205,12 @@ def test_an_837p_tpi_claim_is_checked_as_a_claim_and_names_the_checks_that_need_
     assert [line["code"] for line in r["claim"]] == ["20552", "99213"]  # neither line is stripped as undocumented
     rules = {f["rule"] for f in r["findings"]}
     assert "claim.line-documented" not in rules and "claim.note-needed" in rules
+
+
+def test_a_bad_payer_segment_and_a_segment_with_too_many_elements_are_named_at_their_segments():
+    rec = recs(fixture(**{"NM1*PR*2*CGS": "NM1*PR*X*CGS"}))[0]
+    (field, message), = problems_of(rec).items()
+    assert field == "CLM (segment 17)" and "NM102 (segment 16)" in message and "is 'X'" in message  # the 2010BB NM1, not the first NM1
+    rec = recs(fixture(**{SV1_LINE_1: SV1_LINE_1 + "*" * 30}))[0]
+    (field, message), = problems_of(rec).items()
+    assert field == "line 1 SV1 (segment 20)" and "remove the extra elements" in message

@@ -30,6 +30,7 @@ from solver.formats.x12_where import (
     claim_segments,
     line_segments,
     own,
+    parse_exception_problem,
     parser_problem,
     segment_of,
 )
@@ -104,6 +105,7 @@ class Transaction:
     text: str  # ISA, GS, ST .. SE, GE, IEA: what the parser reads
     claims: list[ClaimStub] = field(default_factory=list)
     segments: list = field(default_factory=list)  # (position, elements) from ST to SE
+    levels: list = field(default_factory=list)  # per segment, the parser's (2000A, 2000B, 2000C) indices it is in
 
 
 def _parser_terminator(segs: list[list[str]], d: Delimiters) -> str:
@@ -147,11 +149,12 @@ def transactions(segs: list[list[str]], d: Delimiters) -> list[Transaction]:
             gs, gs_text = seg, join(seg)
         elif sid == "ST":
             body = [join(seg)]
-            out.append(Transaction(isa, seg[2].strip() if len(seg) > 2 else None, "", segments=[(n, seg)]))
             hl, counts = [-1, -1, None], {}
+            out.append(Transaction(isa, seg[2].strip() if len(seg) > 2 else None, "", segments=[(n, seg)], levels=[tuple(hl)]))
         elif body is not None:
             body.append(join(seg))
             out[-1].segments.append((n, seg))
+            out[-1].levels.append(tuple(hl))
             if sid == "CLM":
                 container = (max(hl[0], 0), max(hl[1], 0), hl[2])
                 counts[container] = counts.get(container, -1) + 1
@@ -419,7 +422,10 @@ def records(data: bytes, source: str) -> Iterator[Record]:
                     if f.claim is not None:
                         at_fault.setdefault(id(f.claim), []).append(f)
             except Exception as exc:  # the parser's own errors are many kinds; each claim still gets a record
-                failure = _parser_message(exc)
+                placed = parse_exception_problem(exc, tx)
+                failure = _parser_message(exc, [placed] if placed else None)
+                if placed is not None and placed.claim is not None:
+                    at_fault[id(placed.claim)] = [placed]
         else:
             failure = "the claim is outside a transaction set (ST..SE); put it inside one"
         if not failure and len(loops) != len(tx.claims):

@@ -128,10 +128,14 @@ def _place(loc: tuple, msg: str, err: dict, tx: Transaction, d: Delimiters) -> L
     at = _indices(loc)
     claim = _claim(tx, at)
     line = at.get("2400")
-    exact = all(k in ("2000a", "2000b", "2000c", "2300", "2400") for k in at)  # not in a sub-loop of a claim or line
+    loops = [p[5:] for p in loc if isinstance(p, str) and p.startswith("loop_")]
+    exact = all(k in ("2000a", "2000b", "2000c", "2300", "2400") for k in loops)  # not in a sub-loop of a claim or line
     lines = line_segments(claim) if claim is not None else []
-    if claim is None:
-        scope, prefix = tx.segments, ""
+    if claim is None:  # a segment of the header or of an HL loop (2000A, 2000B, 2000C and their 2010 loops)
+        level = (at.get("2000a"), at.get("2000b"), at.get("2000c"))
+        scope = [seg for seg, hl in zip(tx.segments, tx.levels)
+                 if all(want is None or want == have for want, have in zip(level, hl))] if "2000a" in at else tx.segments
+        prefix = ""
     elif line is not None and line < len(lines):
         scope, prefix = (own(lines[line], LINE_LOOPS) if exact else lines[line]), f"line {line + 1} "
     else:
@@ -159,8 +163,27 @@ def _place(loc: tuple, msg: str, err: dict, tx: Transaction, d: Delimiters) -> L
     el = f"{seg}{element:02d}"
     written = elements[element] if len(elements) > element else ""
     value = repr(written) if written.strip() else "empty"
-    hint = hints(d).get(el, f"fix {el} of the {seg} segment")
+    hint = hints(d).get(el, f"give {el} a value the 837P implementation guide allows")
     return Located(claim, f"{prefix}{el} (segment {pos})", f"{el} ({name.replace('_', ' ')}) is {value}: {msg}; {hint}")
+
+
+_FIELD = re.compile(r"Error parsing (\w+) segment field (\d+)")
+
+
+def parse_exception_problem(exc: Exception, tx: Transaction) -> Located | None:
+    """The parser's own exception for a segment with more elements than its model has, at that segment."""
+    found = _FIELD.search(str(exc))
+    if not found:
+        return None
+    sid, count = found[1].upper(), int(found[2])
+    seg = next((s for s in tx.segments if _id(s) == sid and len(s[1]) > count), None)
+    if seg is None:
+        return None
+    claim = next((c for c in tx.claims if any(pos == seg[0] for pos, _ in c.segments)), None)
+    line = next((k for k, ln in enumerate(line_segments(claim)) if any(pos == seg[0] for pos, _ in ln)), None) if claim else None
+    prefix = f"line {line + 1} " if line is not None else ""
+    return Located(claim, f"{prefix}{sid} (segment {seg[0]})", f"the {sid} segment has {len(seg[1]) - 1} elements; an 837P {sid} has "
+                                                      f"at most {count - 1}: remove the extra elements (a stray element separator?)")
 
 
 # --- the segments of a claim, as written: (position in the interchange, elements) ---------------------------
