@@ -214,3 +214,12 @@ def test_a_bad_payer_segment_and_a_segment_with_too_many_elements_are_named_at_t
     rec = recs(fixture(**{SV1_LINE_1: SV1_LINE_1 + "*" * 30}))[0]
     (field, message), = problems_of(rec).items()
     assert field == "line 1 SV1 (segment 20)" and "remove the extra elements" in message
+
+
+def test_a_claim_total_that_is_not_its_lines_sum_and_a_date_given_twice_say_what_to_give():
+    rec = recs(fixture(**{"CLM*TPI-1*250": "CLM*TPI-1*200"}))[0]
+    assert problems_of(rec) == {"CLM02 (segment 17)": "CLM02, the claim's total charge, is 200; its lines' charges (SV102) "
+                                                      "add up to 250.0: give CLM02 250.0, or fix the lines' charges"}
+    rec = recs(fixture(**{"DTP*472*D8*20240610~\nLX*2": "DTP*472*D8*20240610~\nDTP*472*D8*20240610~\nLX*2",
+                          "SE*23*0101": "SE*24*0101"}))[0]
+    assert problems_of(rec) == {"line 1 LX (segment 19)": "the line has more than one DTP segment with the code 472: keep one"}

@@ -375,6 +375,10 @@ def _parser_message(exc: Exception, found: list | None = None) -> str:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         return (f"the 837P parser could not read this transaction set: {first.field}{whose}: {first.message}{more}; "
                 "fix that segment and send the transaction set again")
+    if isinstance(exc, KeyError) and exc.args and str(getattr(exc.args[0], "value", exc.args[0])).startswith("loop_"):
+        loop = str(getattr(exc.args[0], "value", exc.args[0]))[5:].upper()
+        return (f"the 837P parser could not read this transaction set: it found no {loop} loop where one must be; "
+                "check the HL segments (HL03 20 billing provider, 22 subscriber, 23 patient) and their order")
     return f"the 837P parser could not read this transaction set ({exc.__class__.__name__}: {str(exc)[:200]}); fix the segment"
 
 

@@ -98,6 +98,9 @@ def _raw(value) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
 
 
+LOOP_STARTS = {"1000a": "NM1*41 (submitter)", "1000b": "NM1*40 (receiver)", "2000a": "HL with HL03 20 (billing provider)",
+               "2010aa": "NM1*85 (billing provider)", "2000b": "HL with HL03 22 (subscriber)", "2010ba": "NM1*IL (subscriber)",
+               "2010bb": "NM1*PR (payer)", "2010ca": "NM1*QC (patient)", "2400": "LX (service line)"}
 MISSING = {"DTP": "add DTP*472*D8*CCYYMMDD (the date of service) to the line, after its SV1",
            "SV1": "add the line's SV1 segment (procedure, charge, units, diagnosis pointers)"}
 _COUNT = re.compile(r"SE segment count (\d+) != actual count (\d+)")
@@ -146,6 +149,14 @@ def _place(loc: tuple, msg: str, err: dict, tx: Transaction, d: Delimiters) -> L
         text = d.component.join(map(_raw, given)) if isinstance(given, list) else given
         same = [s for s in same if len(s[1]) > element and s[1][element] == text] or same
     found = same[index or 0] if exact and (index or 0) < len(same) else same[0] if same else None
+    last = loc[-1] if loc else None
+    if seg is None and isinstance(last, str) and last.startswith("loop_"):  # a loop missing: named by its first segment
+        hl = next((s for s in scope if _id(s) == "HL"), None) if claim is None else None
+        here = f"HL (segment {hl[0]})" if hl else f"CLM (segment {claim.segment})" if claim else "transaction set"
+        what = LOOP_STARTS.get(last[5:], "its first segment")
+        return Located(claim, here, f"the loop here has no readable {last[5:].upper()} loop ({msg}): add it, starting with {what}")
+    if seg is None and isinstance(last, int) and len(loc) > 1 and str(loc[-2]).startswith("loop_"):  # a check of a loop
+        return _loop_check(msg, claim, line, lines, scope)
     if seg is None or found is None:  # a segment missing (or one the path does not name): the loop it belongs in
         what = f"{seg} segment" if seg else f"value at {'.'.join(map(str, loc))}"
         if claim is not None and line is not None and line < len(lines):
@@ -165,6 +176,29 @@ def _place(loc: tuple, msg: str, err: dict, tx: Transaction, d: Delimiters) -> L
     value = repr(written) if written.strip() else "empty"
     hint = hints(d).get(el, f"give {el} a value the 837P implementation guide allows")
     return Located(claim, f"{prefix}{el} (segment {pos})", f"{el} ({name.replace('_', ' ')}) is {value}: {msg}; {hint}")
+
+
+_AMOUNT = re.compile(r"claim Amount (\S+) != Service Line Total (\S+)")
+_TWICE = re.compile(r"duplicate (\w+)_segment\.\w+ codes \{?([^}]*)\}?")
+
+
+def _loop_check(msg: str, claim, line, lines, scope) -> Located:
+    """A check of a whole loop (the claim's total against its lines, a code given twice), at the loop's first segment."""
+    if claim is not None and line is not None and line < len(lines):
+        field, whose = f"line {line + 1} LX (segment {lines[line][0][0]})", "the line"
+    elif claim is not None:
+        field, whose = f"CLM (segment {claim.segment})", "the claim"
+    else:
+        hl = next((s for s in scope if _id(s) == "HL"), None)
+        field, whose = (f"HL (segment {hl[0]})" if hl else "transaction set"), "the loop"
+    amount, twice = _AMOUNT.search(msg), _TWICE.search(msg)
+    if amount and claim is not None:
+        return Located(claim, f"CLM02 (segment {claim.segment})", f"CLM02, the claim's total charge, is {amount[1]}; its lines' "
+                       f"charges (SV102) add up to {amount[2]}: give CLM02 {amount[2]}, or fix the lines' charges")
+    if twice:
+        codes = twice[2].replace("'", "")
+        return Located(claim, field, f"{whose} has more than one {twice[1].upper()} segment with the code {codes}: keep one")
+    return Located(claim, field, f"{whose}: {msg}; fix it as the 837P implementation guide says")
 
 
 _FIELD = re.compile(r"Error parsing (\w+) segment field (\d+)")
