@@ -10,6 +10,7 @@ FHIR R4 ClaimResponses made by the command line's builder (solver/formats/fhir_r
 answered a ClaimResponse with outcome error. An Accept header that takes neither is a 406."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Optional
@@ -126,12 +127,7 @@ async def check(request: Request,
     if one and results[0].get("outcome") == "error":
         errs = [Problem(e["file"], e["field"], e["message"], e["record"]) for e in results[0]["errors"]]
         raise from_problems(422, "invalid-encounter", errs)
-    if answer_as == FHIR:
-        return _claim_responses(records, results)
+    if answer_as == FHIR:  # the command line's builder (it decodes a JSON Lines record a worker answered); it validates
+        from solver.formats.fhir_response import render  # each resource with fhir.resources, milliseconds a record:
+        return Response(await asyncio.to_thread(render, records, results), media_type=FHIR, headers=VARY)  # off the loop
     return JSONResponse(results[0] if one else results, headers=VARY)
-
-
-def _claim_responses(records: list, results: list[dict]) -> Response:
-    """The results as FHIR, by the command line's builder (which decodes a JSON Lines record a worker answered)."""
-    from solver.formats.fhir_response import render
-    return Response(render(records, results), media_type=FHIR, headers=VARY)
