@@ -270,3 +270,16 @@ def test_a_claim_response_for_a_contract_encounter_names_its_patient_and_adjudic
     first = json.loads(r.stdout)["entry"][0]["resource"]
     assert first["patient"] == {"identifier": {"system": "urn:payerkb:patient", "value": "P-0042"}}
     assert [(i["itemSequence"], i["adjudication"][0]["category"]["coding"][0]["code"]) for i in first["item"]] == [(1, "modify"), (2, "modify")]
+
+
+def test_a_json_lines_record_answered_in_another_process_still_gets_an_item_per_submitted_line(engine):
+    import yaml
+
+    from solver.encounter import Encounter
+    first = json.loads(json.dumps(yaml.safe_load((ROOT / "examples" / "encounters.yaml").read_text())[0], default=str))
+    recs = list(read_bytes((json.dumps(first) + "\n" + json.dumps(dict(first, id="enc-b")) + "\n").encode(), "batch.jsonl"))
+    assert all(r.line is not None and r.encounter is None for r in recs)  # as a worker process leaves them in the parent
+    results = [engine.check(Encounter.model_validate(dict(first, id=i))) for i in ("enc-0001", "enc-b")]
+    bundle = json.loads(render(recs, results))
+    items = [[i["itemSequence"] for i in e["resource"]["item"]] for e in bundle["entry"]]
+    assert items == [[1, 2], [1, 2]] and [c["code"] for c in first["claim"]] == ["20552", "99213"]

@@ -9,6 +9,8 @@
   recommended claim leaves off is modify, or deny when the claim is denied), noteNumber pointing at the findings on that line.
 - processNote[]: one per finding: "[severity] rule: message (citations)"; extensions
   urn:payerkb:finding-rule (valueString) and urn:payerkb:finding-citation (valueUri, one per citation).
+- identifier[]: the service's decision id (system urn:payerkb:decision), the key of its decision-log line, when
+  the result carries one (POST /v1/check with Accept: application/fhir+json).
 - addItem[]: the recommended claim, complete (every line, in order): productOrService (CPT), modifier,
   quantity, adjudication category urn:payerkb:adjudication `recommended`, and its diagnoses as
   extension urn:payerkb:line-diagnosis (valueCoding ICD-10-CM). addItem is FHIR's place for the lines an
@@ -28,6 +30,7 @@ CPT = "http://www.ama-assn.org/go/cpt"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ADJUDICATION = "urn:payerkb:adjudication"
 PROBLEM = "urn:payerkb:problem"
+DECISION = "urn:payerkb:decision"
 SEVERE = {"deny": 3, "review": 2, "modify": 1, "allow": 0}
 
 
@@ -66,6 +69,8 @@ def claim_response(result: dict, claim: dict | None, today: dt.date | None = Non
                  "created": today.isoformat(),
                  "insurer": claim.get("insurer") or {"display": result.get("payer") or "not known"},
                  "request": ({"reference": f"Claim/{claim['id']}"} if claim.get("id") else {"identifier": {"system": "urn:payerkb:encounter", "value": rid}})}
+    if (result.get("decision") or {}).get("id"):
+        out["identifier"] = [{"system": DECISION, "value": result["decision"]["id"]}]
     if result.get("outcome") == "error" or "errors" in result:
         return _error_response(out, result)
     notes, by_line = [], {}
@@ -128,7 +133,14 @@ def _error_response(out: dict, result: dict) -> dict:
 
 def _claim_of(rec) -> dict | None:
     """What a ClaimResponse says of the claim, for a contract-v1 encounter: its patient (as an identifier) and its
-    submitted lines in order (their itemSequence is their line number), so each line gets its adjudication."""
+    submitted lines in order (their itemSequence is their line number), so each line gets its adjudication.
+    A JSON Lines record answered in another process (the command line's --jobs, the service's workers) is still
+    undecoded here: it is decoded now (a record that cannot be is an error result already)."""
+    if getattr(rec, "line", None) is not None:
+        try:
+            rec.resolve()
+        except Exception:  # noqa: BLE001 - its result says what is wrong with it; the response has no items then
+            return None
     enc = getattr(rec, "encounter", None)
     if enc is None:
         return None

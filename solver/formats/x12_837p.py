@@ -24,6 +24,16 @@ from pydantic import ValidationError
 from solver.encounter import Encounter
 from solver.errors import Problem, pydantic_problems
 from solver.formats.payer_map import PayerMap, default_path
+from solver.formats.x12_where import (
+    CLAIM_LOOPS,
+    LINE_LOOPS,
+    claim_segments,
+    line_segments,
+    own,
+    parse_exception_problem,
+    parser_problem,
+    segment_of,
+)
 from solver.reading import Record
 
 ICD10 = {"ABK": "principal", "ABF": "other"}  # HI qualifiers of ICD-10-CM codes
@@ -84,6 +94,8 @@ class ClaimStub:
     interchange: str | None  # ISA13
     transaction: str | None  # ST02
     segment: int  # 1-based position of the CLM segment in the interchange
+    key: tuple = ()  # (2000A, 2000B, 2000C or None, 2300) indices of its loops, as the parser numbers them
+    segments: list = field(default_factory=list)  # (position, elements) from its CLM up to the next CLM, HL or SE
 
 
 @dataclass
@@ -92,6 +104,8 @@ class Transaction:
     control: str | None
     text: str  # ISA, GS, ST .. SE, GE, IEA: what the parser reads
     claims: list[ClaimStub] = field(default_factory=list)
+    segments: list = field(default_factory=list)  # (position, elements) from ST to SE
+    levels: list = field(default_factory=list)  # per segment, the parser's (2000A, 2000B, 2000C) indices it is in
 
 
 def _parser_terminator(segs: list[list[str]], d: Delimiters) -> str:
@@ -113,20 +127,42 @@ def transactions(segs: list[list[str]], d: Delimiters) -> list[Transaction]:
     isa_text = gs_text = ""
     out: list[Transaction] = []
     body: list[str] | None = None
+    claim: ClaimStub | None = None  # the claim whose segments these are
+    hl = [-1, -1, None]  # the parser's indices of the current 2000A, 2000B, 2000C loops
+    counts: dict[tuple, int] = {}  # claims so far in each 2000B / 2000C loop
     for n, seg in enumerate(segs, start=1):
         sid = seg[0].strip().upper()
+        if sid in ("HL", "SE", "ST"):
+            claim = None
+        if sid == "HL":
+            level = seg[3].strip() if len(seg) > 3 else ""
+            if level == "20":
+                hl = [hl[0] + 1, -1, None]
+            elif level == "22":
+                hl = [hl[0], hl[1] + 1, None]
+            elif level == "23":
+                hl[2] = -1 if hl[2] is None else hl[2]
+                hl[2] += 1
         if sid == "ISA":
             isa, isa_text = (seg[13].strip() if len(seg) > 13 else None), join(seg)
         elif sid == "GS":
             gs, gs_text = seg, join(seg)
         elif sid == "ST":
             body = [join(seg)]
-            out.append(Transaction(isa, seg[2].strip() if len(seg) > 2 else None, ""))
+            hl, counts = [-1, -1, None], {}
+            out.append(Transaction(isa, seg[2].strip() if len(seg) > 2 else None, "", segments=[(n, seg)], levels=[tuple(hl)]))
         elif body is not None:
             body.append(join(seg))
+            out[-1].segments.append((n, seg))
+            out[-1].levels.append(tuple(hl))
             if sid == "CLM":
-                out[-1].claims.append(ClaimStub(seg[1].strip() if len(seg) > 1 and seg[1].strip() else None,
-                                                isa, out[-1].control, n))
+                container = (max(hl[0], 0), max(hl[1], 0), hl[2])
+                counts[container] = counts.get(container, -1) + 1
+                claim = ClaimStub(seg[1].strip() if len(seg) > 1 and seg[1].strip() else None, isa, out[-1].control, n,
+                                  (*container, counts[container]))
+                out[-1].claims.append(claim)
+            if claim is not None:
+                claim.segments.append((n, seg))
             if sid == "SE":
                 ge = join(["GE", "1", gs[6] if gs and len(gs) > 6 else "1"])
                 iea = join(["IEA", "1", isa or "000000001"])
@@ -152,6 +188,13 @@ def payer_map() -> PayerMap:
     return _payer_map(str(path), path.stat().st_mtime) if path.is_file() else PayerMap()
 
 
+def _ccyymmdd(text: str) -> dt.date:
+    """A date written CCYYMMDD, exactly 8 digits (ValueError otherwise)."""
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(text)
+    return dt.datetime.strptime(text, "%Y%m%d").date()
+
+
 # --- one claim -----------------------------------------------------------------------------------------
 class _Claim:
     """Turns one 2300 loop (with its 2000B subscriber loop) into an encounter, collecting problems."""
@@ -159,90 +202,112 @@ class _Claim:
     def __init__(self, stub: ClaimStub, d: Delimiters, source: str, label: str):
         self.stub, self.d, self.source, self.label = stub, d, source, label
         self.problems: list[Problem] = []
+        self.own = own(claim_segments(stub), CLAIM_LOOPS)  # the 2300 loop's own segments, as written
+        self.lines = [own(seg, LINE_LOOPS) for seg in line_segments(stub)]  # each 2400 loop's own segments
+        self.places: dict[str, str] = {"id": f"CLM01 (segment {stub.segment})"}  # encounter field -> where it was read
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(self.source, where, message, self.label))
+
+    @staticmethod
+    def _at(seg) -> str:
+        return f" (segment {seg[0]})" if seg else ""
 
     def diagnoses(self, claim) -> tuple[list[str], list[str]]:
         """(ICD-10-CM codes in HI order, ICD-9-CM codes)."""
         icd10, icd9 = [], []
         for h, hi in enumerate(claim.hi_segment or [], start=1):
+            at = self._at(segment_of(self.own, "HI", h - 1))
             for k in range(1, 13):
                 comp = getattr(hi, f"health_care_code_{k}", None)
                 if not comp:
                     continue
                 parts = comp if isinstance(comp, list) else str(comp).split(self.d.component)
                 qual, code = (parts + ["", ""])[:2]
-                qual = qual.strip().upper()
-                where = f"HI{'' if h == 1 else f'[{h}]'}{k:02d}"
-                if qual in ICD10:
-                    icd10.append(code.strip())
-                elif qual in ICD9:
-                    icd9.append(code.strip())
+                qual, code = qual.strip().upper(), code.strip()
+                where = f"HI{'' if h == 1 else f'[{h}]'}{k:02d}{at}"
+                if qual in ICD10 or qual in ICD9:
+                    if not code:  # kept in its place, so the pointers after it still point where they were meant to
+                        self.problem(where, f"diagnosis qualifier {qual} has no code after it; give the code after the "
+                                            f"qualifier (e.g. {qual}{self.d.component}M7912) or drop the element")
+                    if qual in ICD10:
+                        self.places[f"diagnoses.{len(icd10)}"] = where
+                    (icd10 if qual in ICD10 else icd9).append(code)
                 else:
                     self.problem(where, f"diagnosis qualifier {qual!r} is not one payerkb reads: ABK/ABF (ICD-10-CM) "
                                         "or BK/BF (ICD-9-CM) are the diagnosis codes of an 837P claim")
         return icd10, icd9
 
-    def date(self, dtps, where: str) -> dt.date | None:
-        for seg in dtps or []:
-            if str(seg.date_time_qualifier) not in ("472", "DateTimeQualifier.SERVICE"):
+    def date(self, segments: list, where: str) -> dt.date | None:
+        """The date of service of a loop's DTP*472 segments as written (D8 a day, RD8 a range: its first day)."""
+        for pos, el in segments:
+            if el[0].strip().upper() != "DTP" or len(el) < 2 or el[1].strip() != "472":
                 continue
-            fmt = str(getattr(seg.date_time_period_format_qualifier, "value", seg.date_time_period_format_qualifier))
-            value = seg.date_time_period
-            if isinstance(value, dt.date):
-                return value
-            text = str(value)
+            fmt, text = (el[2].strip().upper() if len(el) > 2 else ""), (el[3].strip() if len(el) > 3 else "")
+            at = f"{where} DTP03 (segment {pos})"
             try:
-                if fmt == "RD8" or "-" in text:
-                    first, last = text.split("-", 1)
-                    day = dt.datetime.strptime(first.strip(), "%Y%m%d").date()
+                if fmt == "RD8":
+                    first, _, last = text.partition("-")
+                    day, end = _ccyymmdd(first), _ccyymmdd(last)
+                    if end < day:
+                        self.problem(at, f"date of service range {text!r} ends before it starts; give CCYYMMDD-CCYYMMDD "
+                                         "with the first day first")
+                        return None
                     self.notes.append(f"{where} DTP*472 is the range {first}-{last}: the date of service is its first day")
-                    return day
-                return dt.datetime.strptime(text.strip(), "%Y%m%d").date()
+                else:
+                    day = _ccyymmdd(text)
             except ValueError:
-                self.problem(f"{where} DTP03", f"date of service {text!r} is not CCYYMMDD (D8) or CCYYMMDD-CCYYMMDD (RD8); fix the DTP*472 segment")
+                self.problem(at, f"date of service {text!r} is not {'CCYYMMDD-CCYYMMDD (RD8)' if fmt == 'RD8' else 'CCYYMMDD (D8)'}: "
+                                 "give the date as CCYYMMDD (D8, e.g. 20240610) or a range CCYYMMDD-CCYYMMDD (RD8) in the DTP*472 segment")
                 return None
+            self.places.setdefault("date_of_service", at)
+            return day
         return None
 
-    def line(self, n: int, loop, codes: list[str], icd9: bool) -> dict | None:
+    def line(self, n: int, loop, codes: list[str], icd9: bool, k: int) -> dict | None:
         sv1 = loop.sv1_segment
+        at = self._at(segment_of(self.lines[n - 1], "SV1") if n <= len(self.lines) else None)
         where = f"line {n} SV1"
         parts = str(sv1.product_service_id_qualifier).split(self.d.component)
         qual, code, modifiers = parts[0].strip().upper(), (parts[1] if len(parts) > 1 else "").strip(), parts[2:6]
         if qual != "HC":
-            self.problem(f"{where}01", f"procedure qualifier {qual!r}: payerkb reads CPT/HCPCS codes (HC); send the line as HC")
+            self.problem(f"{where}01{at}", f"procedure qualifier {qual!r}: payerkb reads CPT/HCPCS codes (HC); send the line as HC")
             return None
         basis = str(getattr(sv1.unit_basis_measurement_code, "value", sv1.unit_basis_measurement_code))
         count = sv1.service_unit_count
         if basis != "UN":
-            self.problem(f"{where}03", f"{code} is billed in {basis} ({'minutes' if basis == 'MJ' else 'not units'}) {count}: "
-                                       "payerkb checks units of service (UN)")
+            self.problem(f"{where}03{at}", f"{code} is billed in {basis} ({'minutes' if basis == 'MJ' else 'not units'}) {count}: "
+                                           "payerkb checks units of service (UN)")
             return None
         try:
             units = Decimal(str(count))
         except InvalidOperation:
             units = Decimal("NaN")
         if not units.is_finite() or units != units.to_integral_value():
-            self.problem(f"{where}04", f"units {count} of {code} are not a whole number of units of service")
+            self.problem(f"{where}04{at}", f"units {count} of {code} are not a whole number of units of service; give SV104 "
+                                           "as a whole number (e.g. 1)")
             return None
         pointers = [p.strip() for p in str(sv1.composite_diagnosis_code_pointer or "").split(self.d.component) if p.strip()]
         dx = []
         for p in pointers if not icd9 else []:
             if not p.isdigit() or not 1 <= int(p) <= len(codes):
-                self.problem(f"{where}07", f"diagnosis pointer {p!r} points to no HI code (the claim has {len(codes)})")
+                fix = f"point to one of 1-{len(codes)}" if codes else "add the HI segment with the claim's diagnoses"
+                self.problem(f"{where}07{at}", f"diagnosis pointer {p!r} points to no HI code (the claim has {len(codes)}); {fix}")
                 continue
+            self.places[f"claim.{k}.diagnoses.{len(dx)}"] = self.places.get(f"diagnoses.{int(p) - 1}", f"{where}07{at}")
             dx.append(codes[int(p) - 1])
+        for name, element in (("code", "01"), ("modifiers", "01"), ("units", "04"), ("diagnoses", "07")):
+            self.places[f"claim.{k}.{name}"] = f"{where}{element}{at}"
         return {"code": code, "modifiers": [m.strip() for m in modifiers if m.strip()], "units": int(units), "diagnoses": dx}
 
     def encounter(self, subscriber, claim) -> dict | None:
         self.notes: list[str] = []
         codes, icd9 = self.diagnoses(claim)
-        day = self.date(claim.dtp_segment, "2300")
+        day = self.date(self.own, "2300")
         lines, days = [], set()
         for n, loop in enumerate(claim.loop_2400 or [], start=1):
-            line = self.line(n, loop, codes, bool(icd9))
-            line_day = self.date(loop.dtp_segment, f"line {n}")
+            line = self.line(n, loop, codes, bool(icd9), len(lines))
+            line_day = self.date(self.lines[n - 1], f"line {n}") if n <= len(self.lines) else None
             if line_day:
                 days.add(line_day)
             if line:
@@ -253,7 +318,7 @@ class _Claim:
             shown = ", ".join(d.isoformat() for d in sorted(days))
             self.problem("2400 DTP*472", f"the claim's lines have dates of service {shown}; payerkb answers one date of "
                                          "service a claim: send one claim per date")
-        if day is None:
+        if day is None and not any("DTP03" in p.field for p in self.problems):  # a date written wrong is named already
             self.problem("DTP*472", "no date of service (DTP*472 on the lines or the claim); add it")
         if icd9:
             when = f" (date of service {day.isoformat()})" if day else ""
@@ -266,6 +331,14 @@ class _Claim:
             return None
         return {"id": self.stub.clm01, "payer": payer, "date_of_service": day.isoformat(), "diagnoses": codes, "claim": lines,
                 "procedure_note": False}  # a claim carries no procedure note: the checks that need it are named
+
+    def where(self, problem: Problem) -> Problem:
+        """A problem the contract's model found in the encounter, named at the segment the value was read from."""
+        path = problem.field
+        for key in sorted(self.places, key=len, reverse=True):
+            if path == key or path.startswith(key + "."):
+                return Problem(problem.file, self.places[key], problem.message, problem.record)
+        return problem
 
     def payer(self, subscriber) -> str | None:
         nm1 = subscriber.loop_2010bb.nm1_segment
@@ -294,13 +367,18 @@ def _label_source(source: str, stub: ClaimStub) -> str:
     return f"{source} ({shown})" if shown else source
 
 
-def _parser_message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        at = f"{loc}: " if loc else ""
-        return f"the 837P parser could not read this transaction set: {at}{err.get('msg')}{more}; fix the segment"
+def _parser_message(exc: Exception, found: list | None = None) -> str:
+    """The parser's failure, as each claim of the transaction set it costs is told: the segment at fault first."""
+    if found:
+        first = found[0]
+        whose = f" of claim {first.claim.clm01}" if first.claim is not None and first.claim.clm01 else ""
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return (f"the 837P parser could not read this transaction set: {first.field}{whose}: {first.message}{more}; "
+                "fix that segment and send the transaction set again")
+    if isinstance(exc, KeyError) and exc.args and str(getattr(exc.args[0], "value", exc.args[0])).startswith("loop_"):
+        loop = str(getattr(exc.args[0], "value", exc.args[0]))[5:].upper()
+        return (f"the 837P parser could not read this transaction set: it found no {loop} loop where one must be; "
+                "check the HL segments (HL03 20 billing provider, 22 subscriber, 23 patient) and their order")
     return f"the 837P parser could not read this transaction set ({exc.__class__.__name__}: {str(exc)[:200]}); fix the segment"
 
 
@@ -337,11 +415,21 @@ def records(data: bytes, source: str) -> Iterator[Record]:
     for tx in txs:
         loops: list = []
         failure = None
+        at_fault: dict[int, list] = {}  # a claim's own bad values, where the parser found them
         if tx.text:
             try:
                 loops = [pair for model in _parse(tx.text) for pair in _claim_loops(model)]
+            except ValidationError as exc:  # each bad value named at its segment; the claim holding it is told so
+                found = [parser_problem(err, tx, d) for err in exc.errors()]
+                failure = _parser_message(exc, found)
+                for f in found:
+                    if f.claim is not None:
+                        at_fault.setdefault(id(f.claim), []).append(f)
             except Exception as exc:  # the parser's own errors are many kinds; each claim still gets a record
-                failure = _parser_message(exc)
+                placed = parse_exception_problem(exc, tx)
+                failure = _parser_message(exc, [placed] if placed else None)
+                if placed is not None and placed.claim is not None:
+                    at_fault[id(placed.claim)] = [placed]
         else:
             failure = "the claim is outside a transaction set (ST..SE); put it inside one"
         if not failure and len(loops) != len(tx.claims):
@@ -353,6 +441,8 @@ def records(data: bytes, source: str) -> Iterator[Record]:
             where = f"CLM (segment {stub.segment})"
             if not stub.clm01:
                 rec.problems = [Problem(src, f"{where} CLM01", "the claim has no CLM01 (patient control number); give each claim its id", rec.label)]
+            elif id(stub) in at_fault:
+                rec.problems = list({(f.field, f.message): Problem(src, f.field, f.message, rec.label) for f in at_fault[id(stub)]}.values())
             elif failure:
                 rec.problems = [Problem(src, where, failure, rec.label)]
             else:
@@ -365,5 +455,6 @@ def records(data: bytes, source: str) -> Iterator[Record]:
                     try:
                         rec.encounter = Encounter.model_validate(raw)
                     except ValidationError as exc:
-                        rec.problems = pydantic_problems(exc, src, rec.label)
+                        found = [conv.where(p) for p in pydantic_problems(exc, src, rec.label)]
+                        rec.problems = list({(p.field, p.message): p for p in reversed(found)}.values())[::-1]
             yield rec

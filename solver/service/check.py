@@ -2,19 +2,26 @@
 
 The body is read by solver.reading.read_bytes, the command line's reader (which asks the input formats of
 solver/formats first), so a bad record in a list is an error result, as in a batch. A body that is one
-encounter answers with one result; a bad one is a 422 problem naming its field."""
+encounter answers with one result; a bad one is a 422 problem naming its field.
+
+The answer is payerkb's result objects (application/json, the default) or, for `Accept: application/fhir+json`,
+FHIR R4 ClaimResponses made by the command line's builder (solver/formats/fhir_response.py, as
+`payerkb check --format fhir`): one for one record, a Bundle of them for several, a record that could not be
+answered a ClaimResponse with outcome error. An Accept header that takes neither is a 406."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Optional
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from solver.errors import PayerkbError, Problem
 from solver.formats import input_formats
 from solver.reading import json_int, read_bytes
+from solver.service.negotiate import choose
 from solver.service.problems import ProblemError, from_problems
 
 router = APIRouter()
@@ -24,6 +31,9 @@ SOURCES = {"application/json": "request.json", "application/x-ndjson": "request.
            "application/jsonl": "request.jsonl", "application/yaml": "request.yaml", "text/yaml": "request.yaml",
            "application/fhir+json": "request.fhir.json", "application/edi-x12": "request.x12"}
 FIELD_FORMATS = {"application/fhir+json": "FHIR R4", "application/edi-x12": "X12 837P"}
+FHIR = "application/fhir+json"
+ANSWERS = ("application/json", FHIR)  # what the answer can be, the default first
+VARY = {"Vary": "Accept"}
 
 _REF = {"$ref": "#/components/schemas/Encounter"}
 BODY = {"requestBody": {"required": True, "content": {
@@ -31,6 +41,8 @@ BODY = {"requestBody": {"required": True, "content": {
     "application/x-ndjson": {"schema": {"type": "string", "description": "JSON Lines: one encounter a line"}},
     "application/fhir+json": {"schema": {"type": "object", "description": "A FHIR R4 Claim, or a Bundle of Claims"}},
     "application/edi-x12": {"schema": {"type": "string", "description": "An ASC X12 837P interchange"}}}}}
+ANSWER = {"application/json": {"schema": {"description": "One result (for one encounter) or a list of results, in order"}},
+          FHIR: {"schema": {"type": "object", "description": "A FHIR R4 ClaimResponse (one record) or a Bundle of them"}}}
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -92,7 +104,9 @@ def _records(data: bytes, kind: str, limit: int) -> list:
 
 
 @router.post("/v1/check", openapi_extra=BODY, summary="Check one encounter or a list",
-             responses={200: {"description": "One result (for one encounter) or a list of results, in order"},
+             responses={200: {"description": "One result (for one encounter) or a list of results, in order; "
+                                       "with Accept: application/fhir+json, FHIR R4 ClaimResponses", "content": ANSWER},
+                        406: {"description": "An Accept header that takes neither application/json nor application/fhir+json"},
                         413: {"description": "Body too large"}, 415: {"description": "Unsupported body"},
                         422: {"description": "Invalid input (problem details)"}})
 async def check(request: Request,
@@ -101,6 +115,7 @@ async def check(request: Request,
     service = request.app.state.service
     if payer is not None and payer not in service.engine.policies.payers:
         raise ProblemError(422, "unknown-payer", f"unknown payer {payer!r}; the payers are {sorted(service.engine.policies.payers)}", "payer")
+    answer_as = choose(request.headers.get("accept"), ANSWERS)
     kind = _media_type(request)
     data = await _body(request, service.settings.max_body)
     records = _records(data, kind, service.settings.max_records)
@@ -109,9 +124,10 @@ async def check(request: Request,
     if one and records[0].problems:
         raise from_problems(422, "invalid-encounter", records[0].problems)
     results = await service.check_records(records, payer, date)
-    if one:
-        if results[0].get("outcome") == "error":
-            errs = [Problem(e["file"], e["field"], e["message"], e["record"]) for e in results[0]["errors"]]
-            raise from_problems(422, "invalid-encounter", errs)
-        return JSONResponse(results[0])
-    return JSONResponse(results)
+    if one and results[0].get("outcome") == "error":
+        errs = [Problem(e["file"], e["field"], e["message"], e["record"]) for e in results[0]["errors"]]
+        raise from_problems(422, "invalid-encounter", errs)
+    if answer_as == FHIR:  # the command line's builder (it decodes a JSON Lines record a worker answered); it validates
+        from solver.formats.fhir_response import render  # each resource with fhir.resources, milliseconds a record:
+        return Response(await asyncio.to_thread(render, records, results), media_type=FHIR, headers=VARY)  # off the loop
+    return JSONResponse(results[0] if one else results, headers=VARY)

@@ -13,7 +13,7 @@ from solver.errors import Problem
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:payerkb:problem:"  # a URN per kind of problem: stable, and resolves nowhere it should not
 
-TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Request too large",
+TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 406: "Not acceptable", 413: "Request too large",
           415: "Unsupported media type", 422: "Invalid input", 500: "Internal error",
           503: "Service unavailable", 504: "Timed out"}
 
