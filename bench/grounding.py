@@ -30,6 +30,9 @@ import clingo.ast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from solver.allocator import in_use, restart_with_mimalloc  # noqa: E402
+
+restart_with_mimalloc()  # on the allocator the command line and the service run on (PAYERKB_ALLOCATOR=system: the C library's)
 sys.path.insert(0, str(ROOT / "bench"))
 
 from solver.encounter import Encounter  # noqa: E402
@@ -159,7 +162,7 @@ def main() -> None:
         print(f"  {name:40s} {f['statements']:3d} statements {f['ms']:6.2f} ms")
     for row in fl["dearest"]:
         print(f"  {row['us']:5d} us  {row['file']:32s} {row['statement'][:100]}")
-    out = {"floor": fl}
+    out = {"allocator": in_use(), "floor": fl}
     if args.shapes:
         out["shapes"] = sh = shapes(eng, cost, args.shapes)
         print(f"resident programs ({sh['programs']}): build p50 {sh['build_ms_p50']} ms, ground {sh['ground_ms_p50']} ms, "

@@ -35,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from solver.allocator import in_use, restart_with_mimalloc  # noqa: E402
+
+restart_with_mimalloc()  # on the allocator the command line and the service run on (PAYERKB_ALLOCATOR=system: the C library's)
 sys.path.insert(0, str(ROOT / "tests"))
 
 from resident_corpus import shipped_cases, varied_encounters  # noqa: E402
@@ -302,7 +305,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.only_traffic:
         ref = Engine()
-        print(json.dumps(traffic_figures(shipped_cases(ref.policies)), indent=1))
+        print(json.dumps({"allocator": in_use(), **traffic_figures(shipped_cases(ref.policies))}, indent=1))
         return
     if args.only_missing:
         ref = Engine()
@@ -319,7 +322,7 @@ def main() -> None:
     ref = Engine()  # today's engine, as a command runs it
     res = ResidentEngine(cap_mb=args.cap_mb)  # as a service worker has it: its own reference, pruned
     cases = shipped_cases(ref.policies)
-    out: dict = {}
+    out: dict = {"allocator": in_use()}
 
     for e in cases:  # warm both
         res.check(e)

@@ -1,3 +1,3 @@
-from solver.cli import main
+from solver.entry import main
 
 main()

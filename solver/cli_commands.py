@@ -31,7 +31,10 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
           policies: Optional[Path] = _policies_option()):
     _POLICIES["dir"] = policies
     if version:
-        typer.echo(f"payerkb {__version__}")
+        from solver import allocator
+        lib = allocator.library()
+        typer.echo(f"payerkb {__version__}\nallocator: {allocator.in_use()}"
+                   + (f" (mimalloc installed: {lib}; {allocator.ENV}=system keeps the C library's)" if lib else " (mimalloc not installed)"))
         raise typer.Exit(0)
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from solver import batch
+from solver import allocator, batch
 from solver.batch import Answer, Job
 from solver.reading import Record
 from solver.service.decision_log import input_hash
@@ -87,6 +87,7 @@ class WorkerPool:
     def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_mb: float = RECYCLE_MB):
         self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
         self._ctx = multiprocessing.get_context("spawn")
+        allocator.preload_for_children()  # the workers start on mimalloc where it is installed (solver/allocator.py)
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
