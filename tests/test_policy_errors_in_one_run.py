@@ -1,0 +1,119 @@
+"""An analyst sees every independent problem of a policies folder in one run: a problem in one part of a file
+does not hide the problems of its other parts, a duplicate rule id is found beside other errors and names both
+rules, and what depends on a rule set that did not load is said once, not reported as an error of its own."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solver.engine import Engine
+from solver.errors import PolicyError
+from solver.paths import POLICIES_DIR
+
+
+@pytest.fixture
+def policies(tmp_path):
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, root)
+    return root
+
+
+def _replace(path, old, new, count=1):
+    text = path.read_text()
+    assert text.count(old) >= count, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count))
+
+
+def _problems(policies) -> list[str]:
+    with pytest.raises(PolicyError) as err:
+        Engine(policies_dir=policies)
+    return [str(p) for p in err.value.problems]
+
+
+def _cli(policies, *args):
+    return subprocess.run([sys.executable, "-m", "solver", "--policies", str(policies), *args],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_duplicate_rule_id_is_reported_in_the_same_run_as_an_error_of_the_rule_that_repeats_it(policies):
+    cpt = policies / "rulesets" / "cpt-tpi.yaml"
+    _replace(cpt, "    severity: error", "    severity: fatal")  # rules.0 has an error of its own ...
+    ncci = policies / "rulesets" / "ncci.yaml"
+    _replace(ncci, "id: ncci.ptp-modifier-required", "id: cpt.tpi-code-by-muscle-count")  # ... and its id is used again
+    text = "\n".join(_problems(policies))
+    assert f"{cpt}: rules.0.severity: Input should be 'error', 'warning' or 'info'" in text
+    assert (f"{ncci}: rules.1.id: rule id 'cpt.tpi-code-by-muscle-count' is also the id of rules.0 in {cpt}; "
+            "a rule id names one rule across the policies: rename one of the two") in text
+
+
+def test_a_duplicate_rule_id_names_both_rules_and_is_not_also_called_a_rule_adopted_twice(policies):
+    cpt = policies / "rulesets" / "cpt-tpi.yaml"
+    _replace(cpt, "id: cpt.dry-needling-code-by-muscle-count", "id: cpt.tpi-code-by-muscle-count")
+    problems = _problems(policies)
+    assert problems == [f"{cpt}: rules.1.id: rule id 'cpt.tpi-code-by-muscle-count' is also the id of rules.0 in {cpt} "
+                        "(this file); a rule id names one rule across the policies: rename one of the two"]
+
+
+def test_a_rule_set_whose_header_is_wrong_still_has_each_of_its_rules_checked(policies):
+    ncci = policies / "rulesets" / "ncci.yaml"
+    _replace(ncci, "title:", "titel:")
+    _replace(ncci, "    severity: error", "    severity: fatal")
+    _replace(ncci, "citations: [ncci-ptp,", "citations: [ncci-ptp-nowhere,", count=2)  # rules.0 and rules.1
+    text = "\n".join(_problems(policies))
+    assert f"{ncci}: titel: unknown key; remove it or check its spelling" in text
+    assert f"{ncci}: rules.0.severity: Input should be 'error', 'warning' or 'info'" in text
+    assert f"{ncci}: rules.1.citations.0: no citation named 'ncci-ptp-nowhere' under this file's citations" in text
+
+
+def test_the_sets_and_payers_that_use_a_rule_set_that_did_not_load_are_named_once_not_each_an_unknown_rule_set(policies):
+    ncci = policies / "rulesets" / "ncci.yaml"
+    _replace(ncci, "title:", "titel:")
+    problems = _problems(policies)
+    assert not [p for p in problems if "unknown rule set" in p], problems
+    assert problems[:2] == [f"{ncci}: title: required field is missing; add it",
+                            f"{ncci}: titel: unknown key; remove it or check its spelling"]
+    notes = [p for p in problems if "did not load" in p]
+    assert notes == [f"{ncci}: (file): the rule set 'ncci' did not load (title: required field is missing; add it); "
+                     "not checked against it until it does: rule set medicare-national (includes.1); "
+                     "payers bcbsa (uses.1), cigna (uses.1), commercial-default (uses.1), evicore (uses.1); "
+                     "fix the problems of this file first"]
+    assert len(problems) == 3
+
+
+def test_a_use_that_names_a_rule_of_a_set_that_did_not_load_is_not_reported_as_naming_no_rule(policies):
+    _replace(policies / "rulesets" / "lcd-uniform-tpi.yaml", "title:", "titel:")
+    problems = _problems(policies)
+    assert not [p for p in problems if "is not a rule of rule set" in p or "no citation named" in p
+                or "adopts no rule" in p or "unknown rule set" in p], problems
+    assert sum("did not load" in p for p in problems) == 1
+
+
+def test_a_rule_that_did_not_validate_is_not_reported_again_by_the_payer_that_selects_or_overrides_it(policies):
+    gaps = policies / "rulesets" / "policy-gaps.yaml"
+    _replace(gaps, "    severity: info\n    confidence: medium", "    severty: info\n    confidence: medium")  # gap.no-local-policy
+    problems = _problems(policies)
+    assert [p for p in problems if "severty" in p] == [f"{gaps}: rules.1.severty: unknown key; remove it or check its spelling"]
+    assert not [p for p in problems if "is not a rule of rule set" in p or "adopts no rule" in p], problems
+
+
+def test_a_payer_whose_header_is_wrong_still_has_its_uses_checked(policies):
+    cigna = policies / "payers" / "cigna.yaml"
+    _replace(cigna, "name:", "nmae:")
+    _replace(cigna, "ruleset: cigna-mm0139", "ruleset: cigna-mm0139\n    exclude: [cigna.no-such-rule]")
+    text = "\n".join(_problems(policies))
+    assert f"{cigna}: nmae: unknown key; remove it or check its spelling" in text
+    assert f"{cigna}: uses.3.exclude.0: 'cigna.no-such-rule' is not a rule of rule set cigna-mm0139" in text
+
+
+def test_the_cli_lists_every_independent_problem_in_one_run_with_exit_2_and_no_traceback(policies):
+    _replace(policies / "rulesets" / "ncci.yaml", "title:", "titel:")
+    _replace(policies / "rulesets" / "cpt-tpi.yaml", "id: cpt.dry-needling-code-by-muscle-count", "id: cpt.tpi-code-by-muscle-count")
+    _replace(policies / "payers" / "cigna.yaml", "name:", "nmae:")
+    r = _cli(policies, "policy", "list")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 6, r.stderr  # ncci: 2 and its note; cpt-tpi: the duplicate id; cigna: name missing, nmae unknown
+    assert sum("rule id 'cpt.tpi-code-by-muscle-count' is also the id of rules.0" in x for x in lines) == 1
+    assert sum("cigna.yaml: nmae: unknown key" in x for x in lines) == 1
