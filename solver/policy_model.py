@@ -43,6 +43,15 @@ class Citation(Strict):
     # document in its place (`cite` in the payer file), so no finding cites another payer's document.
     payer_supplies: bool = False
 
+    @field_validator("last_reviewed")
+    @classmethod
+    def _reviewed_after_published(cls, value, info):
+        published = info.data.get("published")
+        if value is not None and published is not None and value < published:
+            raise ValueError(f"last_reviewed {value} is before published {published}; a document is reviewed on or after "
+                             "the day it is published: correct one of the two dates")
+        return value
+
 
 def _ordered(model):
     if model.from_ and model.through and model.through < model.from_:

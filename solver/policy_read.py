@@ -5,6 +5,7 @@ checked, a payer whose header is wrong still has its uses checked, and rule ids 
 that what depends on it is not reported again as a problem of its own (solver/policy.py)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,25 @@ def _name_dates(problems: list[Problem], start: int, owner: str) -> None:
             problems[k] = Problem(p.file, p.field, f"{owner}: {p.message}", p.record)
 
 
+_UNION = re.compile(r"^(rules\.\d+\.citations\.(\d+))\.(Citation|str)(\.|$)")
+
+
+def _one_citation_kind(problems: list[Problem], start: int, raw: dict) -> None:
+    """A rule's citation is a mapping or the name of one: its problems as the kind it was written as, without
+    pydantic's name of each kind tried (rules.3.citations.0.Citation.url, rules.3.citations.0.str: ...)."""
+    cites = raw.get("citations") if isinstance(raw, dict) else None
+    kept = []
+    for p in problems[start:]:
+        m = _UNION.match(p.field)
+        if m and isinstance(cites, list) and int(m.group(2)) < len(cites):
+            written = "str" if isinstance(cites[int(m.group(2))], str) else "Citation"
+            if m.group(3) != written and not (written == "Citation" and not isinstance(cites[int(m.group(2))], dict)):
+                continue  # the other kind's complaint: not what was written
+            p = Problem(p.file, m.group(1) + p.field[m.end(3):], p.message, p.record)
+        kept.append(p)
+    problems[start:] = kept
+
+
 def read_ruleset(path: Path, problems: list[Problem], unvalidated: list) -> SetFile | None:
     """One rule set file: its header, each citation and each rule validated on its own."""
     file = str(path)
@@ -121,6 +141,7 @@ def read_ruleset(path: Path, problems: list[Problem], unvalidated: list) -> SetF
         if rule is not None:
             out.rules.append((i, rule))
             continue
+        _one_citation_kind(problems, start, raw)
         _name_dates(problems, start, f"rule {rid or f'rules.{i}'}")
         if rid is not None:
             out.bad_rules.add(rid)
@@ -148,7 +169,10 @@ def read_payer(path: Path, problems: list[Problem]) -> PayerFile | None:
     pid = data["payer"] if isinstance(data.get("payer"), str) else path.stem
     out = PayerFile(pid, file, payer)
     for i, raw in enumerate(raw_uses if isinstance(raw_uses, list) else []):
+        start = len(problems)
         use = _validate(Use, raw, file, f"uses.{i}", problems)
+        if use is None and isinstance(raw, dict):
+            _name_dates(problems, start, f"the use of rule set {raw.get('ruleset')} (version {raw.get('version') or raw.get('ruleset')})")
         if use is not None:
             out.uses.append((i, use))
     if payer is not None:

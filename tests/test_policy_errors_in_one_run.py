@@ -117,3 +117,38 @@ def test_the_cli_lists_every_independent_problem_in_one_run_with_exit_2_and_no_t
     assert len(lines) == 6, r.stderr  # ncci: 2 and its note; cpt-tpi: the duplicate id; cigna: name missing, nmae unknown
     assert sum("rule id 'cpt.tpi-code-by-muscle-count' is also the id of rules.0" in x for x in lines) == 1
     assert sum("cigna.yaml: nmae: unknown key" in x for x in lines) == 1
+
+
+# --- a citation reviewed before it was published ---
+
+def test_a_citation_of_a_rule_last_reviewed_before_it_was_published_names_the_file_rule_field_and_both_dates(policies):
+    cigna = policies / "rulesets" / "cigna-mm0139.yaml"
+    _replace(cigna, "        published: 2025-09-26\n", "        published: 2025-09-26\n        last_reviewed: 2025-01-15\n")
+    problems = _problems(policies)
+    assert problems == [f"{cigna}: rules.3.citations.0.last_reviewed: rule cigna.ultrasound-guidance: last_reviewed 2025-01-15 "
+                        "is before published 2025-09-26; a document is reviewed on or after the day it is published: "
+                        "correct one of the two dates"]
+
+
+def test_a_named_citation_or_a_payers_own_citation_reviewed_before_it_was_published_is_named_with_who_cites_it(policies):
+    cpt = policies / "rulesets" / "cpt-tpi.yaml"
+    _replace(cpt, "    published: 2019-09-01\n", "    published: 2019-09-01\n    last_reviewed: 2019-08-31\n")
+    cgs = policies / "payers" / "medicare-cgs.yaml"
+    _replace(cgs, "        published: 2024-02-15\n", "        published: 2024-02-15\n        last_reviewed: 2023-02-15\n")
+    problems = _problems(policies)
+    assert (f"{cpt}: citations.cpt-dry-needling.last_reviewed: citation 'cpt-dry-needling' of rule(s) "
+            "cpt.dry-needling-code-by-muscle-count: last_reviewed 2019-08-31 is before published 2019-09-01") in problems[0]
+    assert (f"{cgs}: uses.2.cite.uniform-lcd.last_reviewed: the use of rule set lcd-uniform-tpi (version L39656): "
+            "last_reviewed 2023-02-15 is before published 2024-02-15") in problems[1]
+    assert len(problems) == 2  # the rule citing it is not adopted, and no one reports it missing
+
+
+def test_a_citation_last_reviewed_on_the_day_it_was_published_is_accepted(policies):
+    _replace(policies / "rulesets" / "cpt-tpi.yaml", "    published: 2019-09-01\n", "    published: 2019-09-01\n    last_reviewed: 2019-09-01\n")
+    assert "cpt.dry-needling-code-by-muscle-count" in {i.id for i in Engine(policies_dir=policies).policies.instances}
+
+
+def test_a_problem_of_a_citation_written_in_a_rule_is_named_as_written_not_once_per_kind_pydantic_tried(policies):
+    cigna = policies / "rulesets" / "cigna-mm0139.yaml"
+    _replace(cigna, "        published: 2025-09-26\n", "        published: 2025-09-26\n        titel: x\n")
+    assert _problems(policies) == [f"{cigna}: rules.3.citations.0.titel: unknown key; remove it or check its spelling"]
