@@ -22,8 +22,8 @@ def iso_date(value: Any) -> dt.date:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a date: {exc}; write YYYY-MM-DD") from None
-    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+            raise ValueError(f"{value!r} is not a date: {exc}; a date is expected as YYYY-MM-DD") from None
+    raise ValueError(f"{value!r} is not a date: a date is expected as YYYY-MM-DD")
 
 
 Date = Annotated[dt.date, BeforeValidator(iso_date)]
