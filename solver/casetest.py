@@ -42,6 +42,15 @@ def load_case_files(files: list[Path], rule_ids: set[str] | None = None) -> list
     return out
 
 
+def case_problems(files: list[Path]) -> list[Problem]:
+    """The problems of cases files that do not depend on the policies (their rule names aside): for a run whose
+    policies did not load, so that the cases' own problems are found in the same run."""
+    problems: list[Problem] = []
+    for path in files:
+        _read_cases(Path(path), None, problems)
+    return problems
+
+
 def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) -> list[tuple[Case, Encounter]]:
     data = read_policy_yaml(path, problems)
     if data is None:

@@ -170,9 +170,9 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
                fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
                policies: Optional[Path] = _policies_option()):
     """Run the YAML cases that sit next to the policy files."""
-    from solver.casetest import find_case_files, run_cases
+    from solver.casetest import case_problems, find_case_files, run_cases
     _set_policies(policies)
-    engine = _engine()
+    engine = _engine(also=lambda root: case_problems(find_case_files(path or root)))
     files = find_case_files(path or engine.policies.root)
     if not files:
         _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
@@ -201,6 +201,23 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
                        "fire and one that does not (payerkb test --coverage lists every payer's)")
         typer.echo(f"{total - failures} passed, {failures} failed")
     raise typer.Exit(1 if failures else 0)
+
+
+@app.command("validate")
+def validate(policies: Optional[Path] = _policies_option()):
+    """Validate a policies folder: every policy file and every cases file, all problems at once (exit 2); nothing is run."""
+    from solver.casetest import case_problems, find_case_files, load_case_files
+    _set_policies(policies)
+    engine = _engine(also=lambda root: case_problems(find_case_files(root)))
+    pol = engine.policies
+    files = find_case_files(pol.root)
+    rule_ids = {r.id for rs in pol.rulesets.values() for r in rs.rules}
+    try:
+        cases = sum(len(c) for _, c in load_case_files(files, rule_ids))
+    except PayerkbError as exc:
+        _fail(exc.problems)
+    typer.echo(f"{pol.root}: valid: {len(pol.payers)} payers, {len(pol.rulesets)} rule sets, {len(rule_ids)} rules, "
+               f"{cases} cases in {len(files)} cases files (not run: payerkb test runs them)")
 
 
 @app.command("compile")

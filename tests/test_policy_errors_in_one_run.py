@@ -152,3 +152,37 @@ def test_a_problem_of_a_citation_written_in_a_rule_is_named_as_written_not_once_
     cigna = policies / "rulesets" / "cigna-mm0139.yaml"
     _replace(cigna, "        published: 2025-09-26\n", "        published: 2025-09-26\n        titel: x\n")
     assert _problems(policies) == [f"{cigna}: rules.3.citations.0.titel: unknown key; remove it or check its spelling"]
+
+
+def test_rules_written_as_a_mapping_are_an_error_not_a_rule_set_without_rules(policies):
+    acme = policies / "rulesets" / "acme.yaml"
+    acme.write_text("ruleset: acme\ntitle: Acme\nrules: {id: acme.x}\n")
+    assert _problems(policies) == [f"{acme}: rules: Input should be a valid list"]
+
+
+# --- payerkb validate and payerkb test: the problems of the cases files in the same run as the policies' ---
+
+def test_payerkb_validate_says_what_it_validated_and_runs_nothing():
+    r = _cli(POLICIES_DIR, "validate")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{POLICIES_DIR}: valid: 12 payers, 12 rule sets, ") and "cases in 12 cases files (not run" in r.stdout
+
+
+def test_payerkb_validate_and_test_name_the_problems_of_the_cases_files_with_those_of_the_policies(policies):
+    _replace(policies / "rulesets" / "ncci.yaml", "title:", "titel:")
+    cases = policies / "rulesets" / "cigna-mm0139.cases.yaml"
+    _replace(cases, "cases:\n", "cases:\n  - name: a case with a typo\n    encountr: {}\n")
+    for command in ("validate", "test"):
+        r = _cli(policies, command)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"{policies / 'rulesets' / 'ncci.yaml'}: titel: unknown key" in r.stderr
+        assert f"{cases}: cases.0.encountr: unknown key; remove it or check its spelling" in r.stderr
+        assert f"{cases}: cases.0.encounter: required field is missing; add it" in r.stderr
+
+
+def test_payerkb_validate_names_a_case_that_names_a_rule_that_does_not_exist(policies):
+    cases = policies / "rulesets" / "cigna-mm0139.cases.yaml"
+    _replace(cases, "violates: [", "violates: [cigna.no-such-rule, ")
+    r = _cli(policies, "validate")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "'cigna.no-such-rule' is not a rule of the policies; check its spelling" in r.stderr
