@@ -309,7 +309,8 @@ def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: di
     """A payer's rule instances: each use's rules, with the use's dates, version, citations and overrides
     (a payer whose file has problems is composed too, for its other problems, but is not loaded)."""
     pid, file = pf.pid, pf.file
-    seen_keys: set = set()
+    seen_keys: dict = {}  # (payer, rule, version) -> the use that adopted it first
+    twice: dict[tuple, list[str]] = {}  # (first use, this use, version) -> the rules both adopt
     reported: set = set()  # (use, citation name) already reported as missing
     labels: dict[str, tuple] = {}  # version label -> (use index, from, through)
     adopted: list[tuple[int, RuleInstance]] = []
@@ -341,9 +342,10 @@ def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: di
                 continue
             key = (pid, r.id, version)
             if key in seen_keys:
-                problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
+                twice.setdefault((seen_keys[key], u_i, version), []).append(r.id)
+                skipped_broken = True  # said below, not also as a use that adopts no rule
                 continue
-            seen_keys.add(key)
+            seen_keys[key] = u_i
             if r.id in use.params:  # an override: check the rule's params as this payer sets them
                 norm = checker.check(r.family, {**r.params, **use.params[r.id]}, file, uw, problems, params_at=f"{uw}.params.{r.id}")
             else:
@@ -360,6 +362,11 @@ def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: di
         if len(adopted) == before and not skipped_broken:
             problems.append(Problem(file, uw, f"adopts no rule: every rule of {use.ruleset} is excluded or dated outside "
                                     f"{_span(use.from_, use.through)}; remove the use or fix its dates"))
+    for (ua, ub, version), rids in twice.items():
+        many = len(rids) > 1
+        problems.append(Problem(file, f"uses.{ub}", f"rule{'s' if many else ''} {', '.join(rids)} {'are' if many else 'is'} "
+                                f"adopted by uses.{ua} too, under the same version {version!r}; a rule applies once: remove one "
+                                f"of the two uses or exclude {'them' if many else 'it'} from one"))
     _check_overlaps(adopted, file, problems)
 
 
@@ -492,7 +499,7 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     checker = ParamChecker(families, tables.code_groups, tables.modifier_groups, tables.substance_terms,
                            vocabulary.regions, codeset, unchecked,
                            rule_ids={rid for s in sets for _, rid in s.ids})
-    read = _Read({s.name: s for s in sets if s.ruleset is None},
+    read = _Read({s.name: s for s in sets if s.ruleset is None and s.name not in rulesets},
                  {s.name: s.bad_rules for s in sets}, {s.name: s.bad_citations for s in sets})
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets

@@ -186,3 +186,21 @@ def test_payerkb_validate_names_a_case_that_names_a_rule_that_does_not_exist(pol
     r = _cli(policies, "validate")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "'cigna.no-such-rule' is not a rule of the policies; check its spelling" in r.stderr
+
+
+def test_a_rule_set_adopted_twice_under_one_version_is_one_problem_naming_both_uses_and_what_to_do(policies):
+    cigna = policies / "payers" / "cigna.yaml"
+    _replace(cigna, "uses:\n", "uses:\n  - ruleset: icd10cm\n    version: icd10cm\n")  # uses.3 adopts icd10cm too
+    problems = _problems(policies)
+    assert len(problems) == 1 and problems[0].startswith(f"{cigna}: uses.3: rules icd10."), problems
+    assert problems[0].endswith("are adopted by uses.0 too, under the same version 'icd10cm'; a rule applies once: "
+                                "remove one of the two uses or exclude them from one")
+    assert "give the uses distinct versions" not in problems[0] and "adopts no rule" not in problems[0]
+
+
+def test_a_rule_set_defined_twice_whose_second_file_is_wrong_is_not_said_to_have_not_loaded(policies):
+    copy = policies / "rulesets" / "zz-ncci.yaml"  # read after ncci.yaml
+    copy.write_text((policies / "rulesets" / "ncci.yaml").read_text().replace("title:", "titel:", 1).replace("id: ncci.", "id: copy.ncci."))
+    problems = _problems(policies)
+    assert f"{copy}: ruleset: the rule set 'ncci' is also defined in {policies / 'rulesets' / 'ncci.yaml'}; give each rule set its own name" in problems
+    assert not [p for p in problems if "did not load" in p or "unknown rule set" in p], problems
