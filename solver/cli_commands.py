@@ -205,19 +205,17 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
 
 @app.command("validate")
 def validate(policies: Optional[Path] = _policies_option()):
-    """Validate a policies folder: every policy file and every cases file, all problems at once (exit 2); nothing is run."""
-    from solver.casetest import case_problems, find_case_files, load_case_files
+    """Validate a policies folder: every policy file, cases file, the payer map, verify's space and what explain may
+    assume; all problems at once (exit 2). Nothing is run."""
+    from solver.casetest import case_problems, find_case_files
+    from solver.validate import other_files
     _set_policies(policies)
     engine = _engine(also=lambda root: case_problems(find_case_files(root)))
-    pol = engine.policies
-    files = find_case_files(pol.root)
-    rule_ids = {r.id for rs in pol.rulesets.values() for r in rs.rules}
-    try:
-        cases = sum(len(c) for _, c in load_case_files(files, rule_ids))
-    except PayerkbError as exc:
-        _fail(exc.problems)
-    typer.echo(f"{pol.root}: valid: {len(pol.payers)} payers, {len(pol.rulesets)} rule sets, {len(rule_ids)} rules, "
-               f"{cases} cases in {len(files)} cases files (not run: payerkb test runs them)")
+    problems, n = other_files(engine.policies)
+    if problems:
+        _fail(problems)
+    typer.echo(f"{engine.policies.root}: valid: {n['payers']} payers, {n['rule sets']} rule sets, {n['rules']} rules, "
+               f"{n['cases']} cases in {n['cases files']} cases files (not run: payerkb test runs them), {', '.join(n['other'])}")
 
 
 @app.command("compile")

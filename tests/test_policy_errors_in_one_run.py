@@ -204,3 +204,16 @@ def test_a_rule_set_defined_twice_whose_second_file_is_wrong_is_not_said_to_have
     problems = _problems(policies)
     assert f"{copy}: ruleset: the rule set 'ncci' is also defined in {policies / 'rulesets' / 'ncci.yaml'}; give each rule set its own name" in problems
     assert not [p for p in problems if "did not load" in p or "unknown rule set" in p], problems
+
+
+def test_payerkb_validate_names_the_problems_of_the_payer_map_and_the_verify_space_with_the_cases_in_one_run(policies):
+    _replace(policies / "payer-map.yaml", "payers:", "payerz:")
+    _replace(policies / "verify" / "space.yaml", "head: [temporalis, masseter]", "head: [temporalis, masseterr]")
+    cases = policies / "rulesets" / "ncci.cases.yaml"
+    _replace(cases, "cases:\n", "cases:\n  - name: a case with a typo\n    encountr: {}\n")
+    r = _cli(policies, "validate")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{policies / 'payer-map.yaml'}: payerz: unknown key; remove it or check its spelling" in r.stderr
+    assert (f"{policies / 'verify' / 'space.yaml'}: injections.muscles.head.1: 'masseterr' names no muscle of "
+            "policies/tables/muscles.yaml") in r.stderr
+    assert f"{cases}: cases.0.encountr: unknown key" in r.stderr
