@@ -59,10 +59,14 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
     try:
         cf = CaseFile.model_validate({**data, "cases": []} if isinstance(raw_cases, list) else data)
     except ValidationError as exc:
-        problems.extend(pydantic_problems(exc, str(path)))
-        return []
-    bad_defaults = _check_defaults(cf.defaults, str(path), problems)
+        header = pydantic_problems(exc, str(path))
+        problems.extend(header)
+        if not isinstance(raw_cases, list):
+            return []
+        cf = None  # the cases are still checked, but not their encounters: those take the file's defaults
+    bad_defaults = _check_defaults(cf.defaults, str(path), problems) if cf is not None else set()
     waiting: dict[str, list[int]] = {}  # a default with problems -> the cases that take it (not run)
+    held: list[int] = []  # cases whose encounters were not checked: the file's header has problems
     out = []
     for i, raw_case in enumerate(raw_cases):  # each case on its own, so every error of every case is reported
         if isinstance(raw_case, dict):
@@ -71,6 +75,9 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
             case = Case.model_validate(raw_case)
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, str(path), prefix=f"cases.{i}"))
+            continue
+        if cf is None:
+            held.append(i)
             continue
         raw = dict(cf.defaults)
         raw.update(case.encounter)
@@ -86,6 +93,10 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
             continue
         if not taken:
             out.append((case, enc))
+    if held:
+        problems.append(Problem(str(path), "(file)", f"the encounters of {_count(held)} ({_numbered(held)}) not checked: they take "
+                                f"the file's defaults, and the file has problems ({header[0].field}: {header[0].message}); "
+                                "fix those first"))
     for key, cases in waiting.items():
         problems.append(Problem(str(path), f"defaults.{key}", f"{_count(cases)} not run: {'it takes' if len(cases) == 1 else 'they take'} "
                                 f"{key} from defaults ({_numbered(cases)}); correct defaults.{key} (above) and they run"))

@@ -102,3 +102,16 @@ def test_a_number_as_the_date_of_service_of_an_encounter_is_an_error_not_a_day_o
     assert "1970" not in r.stdout
     assert f"date_of_service: {value} is not a date: a date is expected as YYYY-MM-DD" in r.stderr
     assert f"history.0.date: {value} is not a date: a date is expected as YYYY-MM-DD" in r.stderr
+
+
+def test_a_cases_file_whose_header_is_wrong_still_has_its_cases_checked_and_says_once_their_encounters_wait(policies):
+    cases = policies / "rulesets" / "cpt-tpi.cases.yaml"
+    _replace(cases, "\ndefaults:", "\ndefualts:")
+    _replace(cases, "    violates: [cpt.tpi-code-by-muscle-count]", "    violates: [cpt.tpi-code-by-muscle-cnt]")  # cases.1
+    with pytest.raises(PolicyError) as err:
+        load_case_files([cases], {r.id for rs in Engine(policies_dir=POLICIES_DIR).policies.rulesets.values() for r in rs.rules})
+    assert [str(p) for p in err.value.problems] == [
+        f"{cases}: defualts: unknown key; remove it or check its spelling",
+        f"{cases}: cases.1.violates.0: 'cpt.tpi-code-by-muscle-cnt' is not a rule of the policies; check its spelling",
+        f"{cases}: (file): the encounters of 15 cases (cases.0-14) not checked: they take the file's defaults, and the file "
+        "has problems (defualts: unknown key; remove it or check its spelling); fix those first"]
