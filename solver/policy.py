@@ -1,9 +1,11 @@
 """Loading the policies: rule sets and payers (YAML), validated strictly against the families of kb/.
 
 Every problem in every file (the code tables and the muscle table too) is collected and reported at once as
-`file: field.path: message`. Parameter types are checked by solver/param_types.py. Payers compose rule
-sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most once on
-a date for a payer.
+`file: field.path: message`: each part of a file is read on its own (solver/policy_read.py), so problems that
+do not depend on one another come in one run, and what depends on a part that could not be read is named once,
+not reported again (solver/policy_checks.py). Parameter types are checked by solver/param_types.py. Payers
+compose rule sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most
+once on a date for a payer.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from solver.families import Families, load_families
 from solver.muscles import Vocabulary
 from solver.param_types import DOCUMENTATION_ELEMENTS, SLOTS, ParamChecker, type_problem  # noqa: F401 - re-exported
 from solver.policy_model import Citation, Payer, Rule, RuleSet, Use
-from solver.policy_read import PayerFile, SetFile, policy_files, read_payer, read_ruleset
+from solver.policy_checks import Unread, check_rules, check_use, duplicate_ids, included_names, not_checked, read_rulesets
+from solver.policy_read import PayerFile, policy_files, read_payer
 from solver.tables import Tables, load_tables
 from solver.yamltext import read_policy_yaml
 
@@ -220,19 +223,6 @@ def _members(name: str, rulesets: dict[str, RuleSet]) -> list[tuple[RuleSet, Rul
     return [(rulesets[n], r) for n in order for r in rulesets[n].rules]
 
 
-def _cycle(name: str, rulesets: dict[str, RuleSet], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """A chain of includes that leads from a rule set back to itself, if there is one."""
-    path = path + (name,)
-    for inc in rulesets[name].includes:
-        if inc == path[0]:
-            return path + (inc,)
-        if inc in rulesets and inc not in path:
-            found = _cycle(inc, rulesets, path)
-            if found:
-                return found
-    return None
-
-
 def _cited(c, rs: RuleSet, use: Use, file: str, where: str, problems: list[Problem], reported: set) -> Citation:
     """A rule's citation as one payer adopts it: a named one the payer cites its own document for (`cite`)."""
     if not isinstance(c, str):
@@ -259,52 +249,7 @@ def _span(start, end) -> str:
     return f"{start or '(open)'}..{end or '(open)'}"
 
 
-def _reach(name: str, rulesets: dict[str, RuleSet]) -> set[str]:
-    """The names of the rule sets a rule set includes, directly or not (unknown ones too), and its own."""
-    seen, todo = set(), [name]
-    while todo:
-        n = todo.pop()
-        if n not in seen:
-            seen.add(n)
-            todo.extend(rulesets[n].includes if n in rulesets else ())
-    return seen
-
-
-@dataclass
-class _Read:
-    """What the loader could not read, so that what depends on it is not reported again."""
-
-    failed: dict[str, SetFile]  # rule sets whose header did not validate: not loaded
-    bad_rules: dict[str, set[str]]  # rule set -> ids of its rules that did not validate
-    bad_citations: dict[str, set[str]]  # rule set -> names of its citations that did not validate
-    dependents: dict[str, list[str]] = field(default_factory=dict)  # failed rule set -> who was not checked
-
-
-def _check_use(use: Use, uw: str, ids: set[str], names: set[str], unsure: bool, file: str, problems: list[Problem]) -> None:
-    """A use's exclusions, selections and overrides name rules of its rule set, once, and never both for one
-    rule; what it cites in place of a rule set's citation names one. unsure: a rule set it includes did not
-    load, so a rule or citation not found may be in it (not reported)."""
-    for j, rid in enumerate(use.only):
-        if rid not in ids and not unsure:
-            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude:
-            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is both selected and excluded; keep one"))
-    for c in use.cite:
-        if c not in names and not unsure:
-            problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
-    for j, rid in enumerate(use.exclude):
-        if rid not in ids and not unsure:
-            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude[:j]:
-            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is excluded twice; list it once"))
-    for rid in use.params:
-        if rid not in ids and not unsure:
-            problems.append(Problem(file, f"{uw}.params.{rid}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude:
-            problems.append(Problem(file, f"{uw}.params.{rid}", "the rule is excluded by this use; drop the override or the exclusion"))
-
-
-def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: dict, broken: set, read: _Read,
+def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: dict, broken: set, read: Unread,
              problems: list[Problem]) -> None:
     """A payer's rule instances: each use's rules, with the use's dates, version, citations and overrides
     (a payer whose file has problems is composed too, for its other problems, but is not loaded)."""
@@ -328,10 +273,10 @@ def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: di
             problems.append(Problem(file, f"{uw}.ruleset", f"unknown rule set {use.ruleset!r}; the rule sets are {sorted(pol.rulesets)}"))
             continue
         members = _members(use.ruleset, pol.rulesets)
-        reach = _reach(use.ruleset, pol.rulesets)
+        reach = included_names(use.ruleset, pol.rulesets)
         unsure = bool(reach & set(read.failed))
         bad = {rid for n in reach for rid in read.bad_rules.get(n, ())}
-        _check_use(use, uw, {r.id for _, r in members} | bad,
+        check_use(use, uw, {r.id for _, r in members} | bad,
                    {c for rs_, _ in members for c in rs_.citations} | {c for n in reach for c in read.bad_citations.get(n, ())},
                    unsure, file, problems)
         bad_adopted = {b for b in bad if b not in use.exclude and (not use.only or b in use.only)}
@@ -390,81 +335,6 @@ def _check_overlaps(adopted: list[tuple[int, RuleInstance]], file: str, problems
                                 f"{'them' if many else 'it'} from one use or make the dates not overlap"))
 
 
-def _read_rulesets(root: Path, problems: list[Problem], unvalidated: list) -> tuple[list[SetFile], dict, dict]:
-    """Every rule set file read (solver/policy_read.py); the rule sets that loaded, by name, and their files."""
-    sets = [s for s in (read_ruleset(p, problems, unvalidated) for p in policy_files(root / "rulesets", problems)) if s]
-    rulesets, ruleset_files, defined = {}, {}, {}
-    for s in sets:
-        if s.name in defined:
-            problems.append(Problem(s.file, "ruleset", f"the rule set {s.name!r} is also defined in {defined[s.name]}; "
-                                    "give each rule set its own name"))
-        defined[s.name] = s.file
-        if s.ruleset is not None:
-            rulesets[s.name], ruleset_files[s.name] = s.ruleset, s.file
-    return sets, rulesets, ruleset_files
-
-
-def _duplicate_ids(sets: list[SetFile], problems: list[Problem]) -> set[str]:
-    """Rule ids are unique across the policies: each id used twice, named at both places (the rules as written,
-    so a rule with other errors counts too)."""
-    first: dict[str, tuple[str, int]] = {}
-    twice: set[str] = set()
-    for s in sets:
-        for i, rid in s.ids:
-            if rid in first:
-                file, j = first[rid]
-                there = f"{file} (this file)" if file == s.file else file
-                problems.append(Problem(s.file, f"rules.{i}.id", f"rule id {rid!r} is also the id of rules.{j} in {there}; "
-                                        "a rule id names one rule across the policies: rename one of the two"))
-                twice.add(rid)
-            else:
-                first[rid] = (s.file, i)
-    return twice
-
-
-def _check_rules(s: SetFile, rulesets: dict, checker: ParamChecker, family_specs: Families, read: _Read,
-                 normalized: dict, broken: set, problems: list[Problem]) -> None:
-    """A rule set's includes, and each of its rules: a known family, valid params and message, resolvable citations."""
-    families = family_specs.specs
-    for j, inc in enumerate(s.includes):
-        if inc in read.failed:
-            read.dependents.setdefault(inc, []).append(f"rule set {s.name} (includes.{j})")
-        elif inc not in rulesets:
-            problems.append(Problem(s.file, f"includes.{j}", f"unknown rule set {inc!r}; the rule sets are {sorted(rulesets)}"))
-        elif inc in s.includes[:j]:
-            problems.append(Problem(s.file, f"includes.{j}", f"{inc!r} is included twice; list it once"))
-    cycle = _cycle(s.name, rulesets) if s.name in rulesets and rulesets[s.name] is s.ruleset else None
-    if cycle:
-        problems.append(Problem(s.file, "includes", f"rule set {s.name} includes itself ({' -> '.join(cycle)}); remove one include"))
-    for i, r in s.rules:
-        where = f"rules.{i}"
-        before = len(problems)
-        normalized[r.id] = checker.check(r.family, r.params, s.file, where, problems)
-        if r.family in families:
-            problems.extend(Problem(s.file, f"{where}.message", msg) for msg in family_specs.template_problems(r.family, r.message))
-        if len(problems) > before:
-            broken.add(r.id)
-        for j, c in enumerate(r.citations):
-            if isinstance(c, str) and c in s.bad_citations:
-                broken.add(r.id)  # its citation has problems of its own, reported where it is defined
-            elif isinstance(c, str) and c not in s.citations:
-                problems.append(Problem(s.file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
-
-
-def _not_checked(read: _Read, problems: list[Problem]) -> None:
-    """Once for each rule set that did not load: what was not checked because of it (not an error each)."""
-    for name, s in read.failed.items():
-        who = read.dependents.get(name)
-        if not who:
-            continue
-        sets = [w.removeprefix("rule set ") for w in who if w.startswith("rule set ")]
-        payers = [w.removeprefix("payer ") for w in who if w.startswith("payer ")]
-        parts = ([f"rule set{'s' if len(sets) > 1 else ''} {', '.join(sets)}"] if sets else []) + \
-                ([f"payer{'s' if len(payers) > 1 else ''} {', '.join(payers)}"] if payers else [])
-        problems.append(Problem(s.file, "(file)", f"the rule set {name!r} did not load ({s.failed.field}: {s.failed.message}); "
-                                f"not checked against it until it does: {'; '.join(parts)}; fix the problems of this file first"))
-
-
 def load_policies(root: Path, kb_dir: Path) -> Policies:
     """Every policy file of a folder, validated strictly: all problems of all files raise one PolicyError.
     Each part of a file is checked on its own, so the problems that do not depend on one another are all
@@ -490,7 +360,7 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
         codeset, unchecked = None, unchecked | {"icd10cm"}
 
     unvalidated: list[tuple[str, dict, str, str]] = []
-    sets, rulesets, ruleset_files = _read_rulesets(root, problems, unvalidated)
+    sets, rulesets, ruleset_files = read_rulesets(root, problems, unvalidated)
     payer_reads = [p for p in (read_payer(path, problems) for path in policy_files(root / "payers", problems)) if p]
     payers = {p.pid: p.payer for p in payer_reads if p.payer is not None}
     payer_files = {p.pid: p.file for p in payer_reads if p.payer is not None}
@@ -499,19 +369,19 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
     checker = ParamChecker(families, tables.code_groups, tables.modifier_groups, tables.substance_terms,
                            vocabulary.regions, codeset, unchecked,
                            rule_ids={rid for s in sets for _, rid in s.ids})
-    read = _Read({s.name: s for s in sets if s.ruleset is None and s.name not in rulesets},
+    read = Unread({s.name: s for s in sets if s.ruleset is None and s.name not in rulesets},
                  {s.name: s.bad_rules for s in sets}, {s.name: s.bad_citations for s in sets})
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
     for family, params, file, where in unvalidated:  # rules with other errors: their params are checked too
         checker.check(family, params, file, where, problems)
-    broken = _duplicate_ids(sets, problems)  # neither rule of a duplicate id is adopted (nor said to be adopted twice)
+    broken = duplicate_ids(sets, problems)  # neither rule of a duplicate id is adopted (nor said to be adopted twice)
     normalized: dict[str, dict] = {}
     for s in sets:
-        _check_rules(s, rulesets, checker, family_specs, read, normalized, broken, problems)
+        check_rules(s, rulesets, checker, family_specs, read, normalized, broken, problems)
     for pf in payer_reads:
         _compose(pol, pf, checker, normalized, broken, read, problems)
-    _not_checked(read, problems)
+    not_checked(read, problems)
     if problems:
         raise PolicyError(problems)
     pol.base_digest = _digest({"tables": (root / "tables", [p for p in (root / "tables").glob("*") if p.is_file()]),
