@@ -55,7 +55,10 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
     data = read_policy_yaml(path, problems)
     if data is None:
         return []
-    raw_cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "(file)", "a cases file is a mapping with cases (a list) and, if you like, defaults"))
+        return []
+    raw_cases = data.get("cases")
     try:
         cf = CaseFile.model_validate({**data, "cases": []} if isinstance(raw_cases, list) else data)
     except ValidationError as exc:
@@ -99,7 +102,7 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
                                 "fix those first"))
     for key, cases in waiting.items():
         problems.append(Problem(str(path), f"defaults.{key}", f"{_count(cases)} not run: {'it takes' if len(cases) == 1 else 'they take'} "
-                                f"{key} from defaults ({_numbered(cases)}); correct defaults.{key} (above) and they run"))
+                                f"{key} from defaults ({_numbered(cases)}); correct defaults.{key} (above) and {'it runs' if len(cases) == 1 else 'they run'}"))
     return out
 
 

@@ -129,7 +129,7 @@ def check_rules(s: SetFile, rulesets: dict, checker: ParamChecker, family_specs:
         for j, c in enumerate(r.citations):
             if isinstance(c, str) and c in s.bad_citations:
                 broken.add(r.id)  # its citation has problems of its own, reported where it is defined
-            elif isinstance(c, str) and c not in s.citations:
+            elif isinstance(c, str) and c not in s.citations and s.citations_read:
                 problems.append(Problem(s.file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
 
 
@@ -143,5 +143,6 @@ def not_checked(read: Unread, problems: list[Problem]) -> None:
         payers = [w.removeprefix("payer ") for w in who if w.startswith("payer ")]
         parts = ([f"rule set{'s' if len(sets) > 1 else ''} {', '.join(sets)}"] if sets else []) + \
                 ([f"payer{'s' if len(payers) > 1 else ''} {', '.join(payers)}"] if payers else [])
-        problems.append(Problem(s.file, "(file)", f"the rule set {name!r} did not load ({s.failed.field}: {s.failed.message}); "
+        why = s.failed.message if s.failed.field == "(file)" else f"{s.failed.field}: {s.failed.message}"
+        problems.append(Problem(s.file, "(file)", f"the rule set {name!r} did not load ({why}); "
                                 f"not checked against it until it does: {'; '.join(parts)}; fix the problems of this file first"))

@@ -33,6 +33,7 @@ class SetFile:
     failed: Problem | None = None  # the first problem of the header: the rule set is not loaded
     bad_rules: set[str] = field(default_factory=set)  # ids of rules that did not validate
     bad_citations: set[str] = field(default_factory=set)  # names of citations that did not validate
+    citations_read: bool = True  # False: `citations` is not a mapping, so no name can be checked against it
     ids: list[tuple[int, str]] = field(default_factory=list)  # (index, id) of every rule as written
 
 
@@ -105,12 +106,12 @@ def _one_citation_kind(problems: list[Problem], start: int, raw: dict) -> None:
 def read_ruleset(path: Path, problems: list[Problem], unvalidated: list) -> SetFile | None:
     """One rule set file: its header, each citation and each rule validated on its own."""
     file = str(path)
+    before = len(problems)
     data = read_policy_yaml(path, problems)
-    if data is None:
-        return None
-    if not isinstance(data, dict):
+    if data is not None and not isinstance(data, dict):
         problems.append(Problem(file, "(file)", "a rule set is a mapping with ruleset, title and rules"))
-        return None
+    if not isinstance(data, dict):  # not read: named by its file, so what includes or adopts it is not told it is unknown
+        return SetFile(path.stem, file, None, failed=problems[before]) if len(problems) > before else None
     raw_rules, raw_cites = data.get("rules"), data.get("citations")
     header = dict(data)
     if isinstance(raw_rules, list):
@@ -123,6 +124,7 @@ def read_ruleset(path: Path, problems: list[Problem], unvalidated: list) -> SetF
     out = SetFile(name, file, rs, failed=problems[before] if rs is None else None)
     if rs is not None:
         out.includes = list(rs.includes)
+    out.citations_read = raw_cites is None or isinstance(raw_cites, dict)
     rules_raw = raw_rules if isinstance(raw_rules, list) else []
     for key, raw in (raw_cites.items() if isinstance(raw_cites, dict) else ()):
         start = len(problems)

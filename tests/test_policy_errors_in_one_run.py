@@ -217,3 +217,13 @@ def test_payerkb_validate_names_the_problems_of_the_payer_map_and_the_verify_spa
     assert (f"{policies / 'verify' / 'space.yaml'}: injections.muscles.head.1: 'masseterr' names no muscle of "
             "policies/tables/muscles.yaml") in r.stderr
     assert f"{cases}: cases.0.encountr: unknown key" in r.stderr
+
+
+def test_a_rule_set_file_that_is_not_valid_yaml_is_named_once_not_as_an_unknown_rule_set_by_all_that_use_it(policies):
+    cpt = policies / "rulesets" / "cpt-tpi.yaml"
+    cpt.write_text("ruleset: cpt-tpi\nrules: [oops\n")
+    problems = _problems(policies)
+    assert not [p for p in problems if "unknown rule set" in p], problems
+    assert problems[0].startswith(f"{cpt}: (file): not valid YAML at line ")
+    assert len(problems) == 2 and problems[1].startswith(f"{cpt}: (file): the rule set 'cpt-tpi' did not load (not valid YAML at line ")
+    assert "rule set medicare-national (includes.0); payers bcbsa (uses.0), cigna (uses.0)" in problems[1]
