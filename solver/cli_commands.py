@@ -207,11 +207,10 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
 def validate(policies: Optional[Path] = _policies_option()):
     """Validate a policies folder: every policy file, cases file, the payer map, verify's space and what explain may
     assume; all problems at once (exit 2). Nothing is run."""
-    from solver.casetest import case_problems, find_case_files
     from solver.validate import other_files
     _set_policies(policies)
-    engine = _engine(also=lambda root: case_problems(find_case_files(root)))
-    problems, n = other_files(engine.policies)
+    engine = _engine(also=lambda root: other_files(root)[0])
+    problems, n = other_files(engine.policies.root, engine.policies)
     if problems:
         _fail(problems)
     typer.echo(f"{engine.policies.root}: valid: {n['payers']} payers, {n['rule sets']} rule sets, {n['rules']} rules, "

@@ -227,3 +227,14 @@ def test_a_rule_set_file_that_is_not_valid_yaml_is_named_once_not_as_an_unknown_
     assert problems[0].startswith(f"{cpt}: (file): not valid YAML at line ")
     assert len(problems) == 2 and problems[1].startswith(f"{cpt}: (file): the rule set 'cpt-tpi' did not load (not valid YAML at line ")
     assert "rule set medicare-national (includes.0); payers bcbsa (uses.0), cigna (uses.0)" in problems[1]
+
+
+def test_payerkb_validate_checks_the_payer_map_and_the_space_even_when_the_policies_did_not_load(policies):
+    _replace(policies / "rulesets" / "ncci.yaml", "title:", "titel:")
+    _replace(policies / "payer-map.yaml", "payers:", "payerz:")
+    _replace(policies / "verify" / "space.yaml", "version: 1", "version: 1\nversoin: 2")
+    r = _cli(policies, "validate")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{policies / 'rulesets' / 'ncci.yaml'}: titel: unknown key" in r.stderr
+    assert f"{policies / 'payer-map.yaml'}: payerz: unknown key" in r.stderr
+    assert f"{policies / 'verify' / 'space.yaml'}: versoin: unknown key" in r.stderr
