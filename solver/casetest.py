@@ -4,6 +4,7 @@ Each case lists the rules the encounter violates and the rules it passes, and ma
 claim lines (each listed field of each listed line must match)."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -41,16 +42,34 @@ def load_case_files(files: list[Path], rule_ids: set[str] | None = None) -> list
     return out
 
 
+def case_problems(files: list[Path]) -> list[Problem]:
+    """The problems of cases files that do not depend on the policies (their rule names aside): for a run whose
+    policies did not load, so that the cases' own problems are found in the same run."""
+    problems: list[Problem] = []
+    for path in files:
+        _read_cases(Path(path), None, problems)
+    return problems
+
+
 def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) -> list[tuple[Case, Encounter]]:
     data = read_policy_yaml(path, problems)
     if data is None:
         return []
-    raw_cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "(file)", "a cases file is a mapping with cases (a list) and, if you like, defaults"))
+        return []
+    raw_cases = data.get("cases")
     try:
         cf = CaseFile.model_validate({**data, "cases": []} if isinstance(raw_cases, list) else data)
     except ValidationError as exc:
-        problems.extend(pydantic_problems(exc, str(path)))
-        return []
+        header = pydantic_problems(exc, str(path))
+        problems.extend(header)
+        if not isinstance(raw_cases, list):
+            return []
+        cf = None  # the cases are still checked, but not their encounters: those take the file's defaults
+    bad_defaults = _check_defaults(cf.defaults, str(path), problems) if cf is not None else set()
+    waiting: dict[str, list[int]] = {}  # a default with problems -> the cases that take it (not run)
+    held: list[int] = []  # cases whose encounters were not checked: the file's header has problems
     out = []
     for i, raw_case in enumerate(raw_cases):  # each case on its own, so every error of every case is reported
         if isinstance(raw_case, dict):
@@ -60,14 +79,63 @@ def _read_cases(path: Path, rule_ids: set[str] | None, problems: list[Problem]) 
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, str(path), prefix=f"cases.{i}"))
             continue
+        if cf is None:
+            held.append(i)
+            continue
         raw = dict(cf.defaults)
         raw.update(case.encounter)
         raw.setdefault("id", f"{path.stem}#{i + 1}")  # the case is named by its name; its encounter by its place
+        taken = {k for k in bad_defaults if k not in case.encounter}
+        for k in taken:
+            waiting.setdefault(k, []).append(i)
         try:
-            out.append((case, Encounter.model_validate(raw)))
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, str(path), prefix=f"cases.{i}.encounter"))
+            enc = Encounter.model_validate(raw)
+        except ValidationError as exc:  # its own problems; a default's are reported once, on defaults
+            problems.extend(p for p, err in zip(pydantic_problems(exc, str(path), prefix=f"cases.{i}.encounter"), exc.errors())
+                            if not (err.get("loc") and err["loc"][0] in taken))
+            continue
+        if not taken:
+            out.append((case, enc))
+    if held:
+        problems.append(Problem(str(path), "(file)", f"the encounters of {_count(held)} ({_numbered(held)}) not checked: they take "
+                                f"the file's defaults, and the file has problems ({header[0].field}: {header[0].message}); "
+                                "fix those first"))
+    for key, cases in waiting.items():
+        problems.append(Problem(str(path), f"defaults.{key}", f"{_count(cases)} not run: {'it takes' if len(cases) == 1 else 'they take'} "
+                                f"{key} from defaults ({_numbered(cases)}); correct defaults.{key} (above) and {'it runs' if len(cases) == 1 else 'they run'}"))
     return out
+
+
+def _check_defaults(defaults: dict, file: str, problems: list[Problem]) -> set[str]:
+    """The file's defaults validated once, as fields of an encounter: each problem named on defaults (not on every
+    case that takes the value); the fields with problems."""
+    probe = {"id": "defaults", "payer": "defaults", "date_of_service": dt.date(2000, 1, 1), **defaults}
+    try:
+        Encounter.model_validate(probe)
+    except ValidationError as exc:
+        bad = set()
+        for p, err in zip(pydantic_problems(exc, file, prefix="defaults"), exc.errors()):
+            loc = err.get("loc") or ()
+            if loc and loc[0] in defaults:
+                problems.append(p)
+                bad.add(loc[0])
+        return bad
+    return set()
+
+
+def _count(cases: list[int]) -> str:
+    return "1 case" if len(cases) == 1 else f"{len(cases)} cases"
+
+
+def _numbered(cases: list[int]) -> str:
+    """cases.0-3, 5, 7-9"""
+    spans: list[list[int]] = []
+    for n in cases:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return "cases." + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _check_rule_names(raw: dict, where: str, rule_ids: set[str] | None, file: str, problems: list[Problem]) -> None:

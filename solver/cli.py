@@ -63,7 +63,9 @@ _POLICIES: dict[str, Path | None] = {"dir": None}
 POLICIES_HELP = "A policies folder of your own (default: the shipped one, or $PAYERKB_POLICIES); before or after the command."
 
 
-def _engine(policies: Path | None = None):
+def _engine(policies: Path | None = None, also=None):
+    """The engine of the policies folder; a bad folder exits 2 with its problems (and with also(root)'s, the
+    problems of other files of the folder that do not depend on the policies loading)."""
     from solver.engine import Engine
     from solver.paths import POLICIES_DIR
     root = policies or _POLICIES["dir"] or POLICIES_DIR
@@ -72,7 +74,7 @@ def _engine(policies: Path | None = None):
     try:
         return Engine(policies_dir=root)
     except PayerkbError as exc:
-        _fail(exc.problems)
+        _fail(exc.problems + (also(root) if also else []))
 
 
 def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:

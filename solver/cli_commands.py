@@ -173,9 +173,9 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
                fmt: Format = typer.Option(Format.text, "--format", metavar="text|json", help="text or json."),
                policies: Optional[Path] = _policies_option()):
     """Run the YAML cases that sit next to the policy files."""
-    from solver.casetest import find_case_files, run_cases
+    from solver.casetest import case_problems, find_case_files, run_cases
     _set_policies(policies)
-    engine = _engine()
+    engine = _engine(also=lambda root: case_problems(find_case_files(path or root)))
     files = find_case_files(path or engine.policies.root)
     if not files:
         _fail([Problem(str(path or engine.policies.root), "(path)", "no *.cases.yaml files found")])
@@ -204,6 +204,20 @@ def test_cases(path: Optional[Path] = typer.Argument(None, metavar="[PATH]", hel
                        "fire and one that does not (payerkb test --coverage lists every payer's)")
         typer.echo(f"{total - failures} passed, {failures} failed")
     raise typer.Exit(1 if failures else 0)
+
+
+@app.command("validate")
+def validate(policies: Optional[Path] = _policies_option()):
+    """Validate a policies folder: every policy file, cases file, the payer map, verify's space and what explain may
+    assume; all problems at once (exit 2). Nothing is run."""
+    from solver.validate import other_files
+    _set_policies(policies)
+    engine = _engine(also=lambda root: other_files(root)[0])
+    problems, n = other_files(engine.policies.root, engine.policies)
+    if problems:
+        _fail(problems)
+    typer.echo(f"{engine.policies.root}: valid: {n['payers']} payers, {n['rule sets']} rule sets, {n['rules']} rules, "
+               f"{n['cases']} cases in {n['cases files']} cases files (not run: payerkb test runs them), {', '.join(n['other'])}")
 
 
 @app.command("compile")

@@ -5,11 +5,12 @@ Every number, list and text is bounded by what a real claim can carry (the ASC X
 (a percent, a pain scale), so that no value can overflow the solver's 32-bit integers or its memory."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from solver.dates import InputDate
 
 PROCEDURE_CODE = re.compile(r"^(\d{4}[0-9A-Z]|[A-Z]\d{4})$")
 ICD10CM_CODE = re.compile(r"^[A-Z][0-9A-Z][0-9A-Z](\.[0-9A-Z]{1,4})?$")  # U07.1, and QA0 (April 2026) with a letter second
@@ -135,7 +136,7 @@ class Documentation(Strict):
 
 
 class PriorSession(Strict):
-    date: dt.date
+    date: InputDate
     code: ProcedureCode
     muscles: list[Text] | None = Field(default=None, max_length=MAX_NAMES,
                                        description=f"The muscles injected that day, at most {MAX_NAMES}.")
@@ -153,7 +154,7 @@ class ClaimLine(Strict):
 class Encounter(Strict):
     id: str = Field(min_length=1, max_length=MAX_ID, description=f"The encounter's id, as written (at most {MAX_ID} characters).")
     payer: str = Field(min_length=1, max_length=MAX_ID, description="A payer id (see `payerkb policy list`).")
-    date_of_service: dt.date
+    date_of_service: InputDate
     patient: str | None = Field(default=None, max_length=MAX_ID, description=f"The patient's id, as written (at most {MAX_ID} characters).")
     injections: list[Injection] = Field(default=[], max_length=MAX_INJECTIONS,
                                         description=f"One entry a muscle injected, at most {MAX_INJECTIONS}.")

@@ -34,6 +34,10 @@ class PolicyError(PayerkbError):
     """A policy, rule set or code table is invalid."""
 
 
+# pydantic's complaints of a value that is not a date; said with the value given and the form expected
+_DATE_ERRORS = {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"}
+
+
 def pydantic_problems(exc, file: str, record: str | None = None, prefix: str = "") -> list[Problem]:
     """Turn a pydantic ValidationError into one Problem per error, with dotted field paths."""
     out = []
@@ -46,5 +50,9 @@ def pydantic_problems(exc, file: str, record: str | None = None, prefix: str = "
             msg = "unknown key; remove it or check its spelling"
         elif err.get("type") == "missing":
             msg = "required field is missing; add it"
+        elif err.get("type") == "date_from_datetime_inexact":  # pydantic read a number or a date and time
+            msg = f"{err.get('input')!r} is not a date: a date is expected as YYYY-MM-DD"
+        elif err.get("type") in _DATE_ERRORS:
+            msg = f"{msg} ({err.get('input')!r} given); a date is expected as YYYY-MM-DD"
         out.append(Problem(file=file, record=record, field=path or "(record)", message=msg))
     return out

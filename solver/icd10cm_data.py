@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from solver.dates import InputDate
 from solver.errors import Problem, pydantic_problems
 from solver.yamltext import load_yaml  # dates as text, libyaml where present
 
@@ -34,10 +35,10 @@ class Change(_Strict):
     billable_from (after billable_through) it was a header. Dates are inclusive."""
 
     code: str = Field(pattern=CODE)
-    valid_from: dt.date | None = None
-    valid_through: dt.date | None = None
-    billable_from: dt.date | None = None
-    billable_through: dt.date | None = None
+    valid_from: InputDate | None = None
+    valid_through: InputDate | None = None
+    billable_from: InputDate | None = None
+    billable_through: InputDate | None = None
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -96,8 +97,8 @@ class Release(_Strict):
     file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     code_list: str | None = None
     checked_against: str | None = None
-    effective_from: dt.date
-    known_in_force_through: dt.date
+    effective_from: InputDate
+    known_in_force_through: InputDate
     codes: int = Field(gt=0)
     billable: int = Field(gt=0)
     notes: str

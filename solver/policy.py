@@ -1,9 +1,11 @@
 """Loading the policies: rule sets and payers (YAML), validated strictly against the families of kb/.
 
 Every problem in every file (the code tables and the muscle table too) is collected and reported at once as
-`file: field.path: message`. Parameter types are checked by solver/param_types.py. Payers compose rule
-sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most once on
-a date for a payer.
+`file: field.path: message`: each part of a file is read on its own (solver/policy_read.py), so problems that
+do not depend on one another come in one run, and what depends on a part that could not be read is named once,
+not reported again (solver/policy_checks.py). Parameter types are checked by solver/param_types.py. Payers
+compose rule sets; a composed rule instance is keyed r(payer, rule id, version), and a rule is in force at most
+once on a date for a payer.
 """
 from __future__ import annotations
 
@@ -15,16 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from solver import icd10cm
-from solver.errors import PolicyError, Problem, pydantic_problems
+from solver.errors import PolicyError, Problem
 from solver.families import Families, load_families
 from solver.muscles import Vocabulary
 from solver.param_types import DOCUMENTATION_ELEMENTS, SLOTS, ParamChecker, type_problem  # noqa: F401 - re-exported
 from solver.policy_model import Citation, Payer, Rule, RuleSet, Use
+from solver.policy_checks import Unread, check_rules, check_use, duplicate_ids, included_names, not_checked, read_rulesets
+from solver.policy_read import PayerFile, policy_files, read_payer
 from solver.tables import Tables, load_tables
 from solver.yamltext import read_policy_yaml
+
 
 @dataclass(frozen=True)
 class RuleInstance:
@@ -189,22 +192,6 @@ def _digest(groups: dict[str, tuple[Path, list[Path]]]) -> str:
 
 
 
-def _policy_files(folder: Path, problems: list[Problem]) -> list[Path]:
-    """The policy files of a folder (cases aside); a file that looks like one but would be skipped is a problem."""
-    if not folder.is_dir():
-        problems.append(Problem(str(folder), "(folder)", "missing folder; a policies folder has rulesets/, payers/ and tables/"))
-        return []
-    out = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.name.endswith(".cases.yaml"):
-            continue
-        if path.suffix == ".yaml":
-            out.append(path)
-        elif path.suffix.lower() in (".yaml", ".yml", ".json"):
-            problems.append(Problem(str(path), "(file)", "not read: policy files end in .yaml; rename it"))
-    return out
-
-
 def _load_families(kb_dir: Path, problems: list[Problem]) -> Families:
     """kb/families.yaml (solver/families.py), and each parameter type in the grammar of solver/param_types.py."""
     fams = load_families(kb_dir, read_policy_yaml, problems)
@@ -236,19 +223,6 @@ def _members(name: str, rulesets: dict[str, RuleSet]) -> list[tuple[RuleSet, Rul
     return [(rulesets[n], r) for n in order for r in rulesets[n].rules]
 
 
-def _cycle(name: str, rulesets: dict[str, RuleSet], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """A chain of includes that leads from a rule set back to itself, if there is one."""
-    path = path + (name,)
-    for inc in rulesets[name].includes:
-        if inc == path[0]:
-            return path + (inc,)
-        if inc in rulesets and inc not in path:
-            found = _cycle(inc, rulesets, path)
-            if found:
-                return found
-    return None
-
-
 def _cited(c, rs: RuleSet, use: Use, file: str, where: str, problems: list[Problem], reported: set) -> Citation:
     """A rule's citation as one payer adopts it: a named one the payer cites its own document for (`cite`)."""
     if not isinstance(c, str):
@@ -275,106 +249,48 @@ def _span(start, end) -> str:
     return f"{start or '(open)'}..{end or '(open)'}"
 
 
-def _read_rulesets(root: Path, problems: list[Problem], unvalidated: list, position: dict) -> tuple[dict, dict]:
-    rulesets, ruleset_files = {}, {}
-    for path in _policy_files(root / "rulesets", problems):
-        data = read_policy_yaml(path, problems)
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            problems.append(Problem(str(path), "(file)", "a rule set is a mapping with ruleset, title and rules"))
-            continue
-        raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
-        try:
-            rs = RuleSet.model_validate({**data, "rules": []})
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, str(path)))
-            continue
-        good = []
-        for i, raw in enumerate(raw_rules):  # each rule on its own, so every error of every rule is reported
-            try:
-                good.append(Rule.model_validate(raw))
-                position[(rs.ruleset, good[-1].id)] = i
-            except ValidationError as exc:
-                problems.extend(pydantic_problems(exc, str(path), prefix=f"rules.{i}"))
-                if isinstance(raw, dict) and isinstance(raw.get("family"), str) and isinstance(raw.get("params") or {}, dict):
-                    unvalidated.append((raw["family"], raw.get("params") or {}, str(path), f"rules.{i}"))
-        rs = rs.model_copy(update={"rules": good})
-        if rs.ruleset in rulesets:
-            problems.append(Problem(str(path), "ruleset", f"the rule set {rs.ruleset!r} is also defined in {ruleset_files[rs.ruleset]}"))
-        rulesets[rs.ruleset], ruleset_files[rs.ruleset] = rs, str(path)
-    return rulesets, ruleset_files
-
-
-def _read_payers(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
-    payers, payer_files = {}, {}
-    for path in _policy_files(root / "payers", problems):
-        data = read_policy_yaml(path, problems)
-        if data is None:
-            continue
-        try:
-            payer = Payer.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, str(path)))
-            continue
-        if payer.payer != path.stem:
-            problems.append(Problem(str(path), "payer", f"the payer id {payer.payer!r} must match the file name {path.stem!r}"))
-        payers[payer.payer], payer_files[payer.payer] = payer, str(path)
-    return payers, payer_files
-
-
-def _check_use(use: Use, uw: str, ids: set[str], names: set[str], file: str, problems: list[Problem]) -> None:
-    """A use's exclusions, selections and overrides name rules of its rule set, once, and never both for one
-    rule; what it cites in place of a rule set's citation names one."""
-    for j, rid in enumerate(use.only):
-        if rid not in ids:
-            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude:
-            problems.append(Problem(file, f"{uw}.only.{j}", f"{rid!r} is both selected and excluded; keep one"))
-    for c in use.cite:
-        if c not in names:
-            problems.append(Problem(file, f"{uw}.cite.{c}", f"no citation named {c!r} in rule set {use.ruleset} or the sets it includes"))
-    for j, rid in enumerate(use.exclude):
-        if rid not in ids:
-            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude[:j]:
-            problems.append(Problem(file, f"{uw}.exclude.{j}", f"{rid!r} is excluded twice; list it once"))
-    for rid in use.params:
-        if rid not in ids:
-            problems.append(Problem(file, f"{uw}.params.{rid}", f"{rid!r} is not a rule of rule set {use.ruleset}"))
-        elif rid in use.exclude:
-            problems.append(Problem(file, f"{uw}.params.{rid}", "the rule is excluded by this use; drop the override or the exclusion"))
-
-
-def _compose(pol: Policies, pid: str, checker: ParamChecker, normalized: dict, broken: set, problems: list[Problem]) -> None:
-    """A payer's rule instances: each use's rules, with the use's dates, version, citations and overrides."""
-    payer, file = pol.payers[pid], pol.payer_files[pid]
-    seen_keys: set = set()
+def _compose(pol: Policies, pf: PayerFile, checker: ParamChecker, normalized: dict, broken: set, read: Unread,
+             problems: list[Problem]) -> None:
+    """A payer's rule instances: each use's rules, with the use's dates, version, citations and overrides
+    (a payer whose file has problems is composed too, for its other problems, but is not loaded)."""
+    pid, file = pf.pid, pf.file
+    seen_keys: dict = {}  # (payer, rule, version) -> the use that adopted it first
+    twice: dict[tuple, list[str]] = {}  # (first use, this use, version) -> the rules both adopt
     reported: set = set()  # (use, citation name) already reported as missing
     labels: dict[str, tuple] = {}  # version label -> (use index, from, through)
     adopted: list[tuple[int, RuleInstance]] = []
-    for u_i, use in enumerate(payer.uses):
+    for u_i, use in pf.uses:
         uw = f"uses.{u_i}"
         version = use.version or use.ruleset
         first = labels.setdefault(version, (u_i, use.from_, use.through))
         if first[1:] != (use.from_, use.through):
             problems.append(Problem(file, f"{uw}.version", f"the version {version!r} is also used by uses.{first[0]} with other dates "
                                     f"({_span(*first[1:])}); give each version its own label"))
+        if use.ruleset in read.failed:
+            read.dependents.setdefault(use.ruleset, []).append(f"payer {pid} ({uw})")
+            continue
         if use.ruleset not in pol.rulesets:
             problems.append(Problem(file, f"{uw}.ruleset", f"unknown rule set {use.ruleset!r}; the rule sets are {sorted(pol.rulesets)}"))
             continue
         members = _members(use.ruleset, pol.rulesets)
-        _check_use(use, uw, {r.id for _, r in members}, {c for rs_, _ in members for c in rs_.citations}, file, problems)
-        before, skipped_broken = len(adopted), False
+        reach = included_names(use.ruleset, pol.rulesets)
+        unsure = bool(reach & set(read.failed))
+        bad = {rid for n in reach for rid in read.bad_rules.get(n, ())}
+        check_use(use, uw, {r.id for _, r in members} | bad,
+                   {c for rs_, _ in members for c in rs_.citations} | {c for n in reach for c in read.bad_citations.get(n, ())},
+                   unsure, file, problems)
+        bad_adopted = {b for b in bad if b not in use.exclude and (not use.only or b in use.only)}
+        before, skipped_broken = len(adopted), unsure or bool(bad_adopted)
         for rs, r in members:
             if r.id in use.exclude or r.id in broken or (use.only and r.id not in use.only):
                 skipped_broken |= r.id in broken and r.id not in use.exclude
                 continue
             key = (pid, r.id, version)
             if key in seen_keys:
-                problems.append(Problem(file, uw, f"rule {r.id} is adopted twice under version {version!r}; give the uses distinct versions"))
+                twice.setdefault((seen_keys[key], u_i, version), []).append(r.id)
+                skipped_broken = True  # said below, not also as a use that adopts no rule
                 continue
-            seen_keys.add(key)
+            seen_keys[key] = u_i
             if r.id in use.params:  # an override: check the rule's params as this payer sets them
                 norm = checker.check(r.family, {**r.params, **use.params[r.id]}, file, uw, problems, params_at=f"{uw}.params.{r.id}")
             else:
@@ -391,6 +307,11 @@ def _compose(pol: Policies, pid: str, checker: ParamChecker, normalized: dict, b
         if len(adopted) == before and not skipped_broken:
             problems.append(Problem(file, uw, f"adopts no rule: every rule of {use.ruleset} is excluded or dated outside "
                                     f"{_span(use.from_, use.through)}; remove the use or fix its dates"))
+    for (ua, ub, version), rids in twice.items():
+        many = len(rids) > 1
+        problems.append(Problem(file, f"uses.{ub}", f"rule{'s' if many else ''} {', '.join(rids)} {'are' if many else 'is'} "
+                                f"adopted by uses.{ua} too, under the same version {version!r}; a rule applies once: remove one "
+                                f"of the two uses or exclude {'them' if many else 'it'} from one"))
     _check_overlaps(adopted, file, problems)
 
 
@@ -415,7 +336,9 @@ def _check_overlaps(adopted: list[tuple[int, RuleInstance]], file: str, problems
 
 
 def load_policies(root: Path, kb_dir: Path) -> Policies:
-    """Every policy file of a folder, validated strictly: all problems of all files raise one PolicyError."""
+    """Every policy file of a folder, validated strictly: all problems of all files raise one PolicyError.
+    Each part of a file is checked on its own, so the problems that do not depend on one another are all
+    found in one run; what depends on a rule set that did not load is named once, not reported again."""
     problems: list[Problem] = []
     family_specs = _load_families(kb_dir, problems)
     families = family_specs.specs
@@ -437,48 +360,28 @@ def load_policies(root: Path, kb_dir: Path) -> Policies:
         codeset, unchecked = None, unchecked | {"icd10cm"}
 
     unvalidated: list[tuple[str, dict, str, str]] = []
-    position: dict[tuple[str, str], int] = {}  # (rule set, rule id) -> index of the rule in its file
-    rulesets, ruleset_files = _read_rulesets(root, problems, unvalidated, position)
-    payers, payer_files = _read_payers(root, problems)
+    sets, rulesets, ruleset_files = read_rulesets(root, problems, unvalidated)
+    payer_reads = [p for p in (read_payer(path, problems) for path in policy_files(root / "payers", problems)) if p]
+    payers = {p.pid: p.payer for p in payer_reads if p.payer is not None}
+    payer_files = {p.pid: p.file for p in payer_reads if p.payer is not None}
     pol = Policies(root, families, tables, vocabulary, codeset, rulesets, ruleset_files, payers, payer_files,
                    evidence_terms=family_specs.terms)
     checker = ParamChecker(families, tables.code_groups, tables.modifier_groups, tables.substance_terms,
                            vocabulary.regions, codeset, unchecked,
-                           rule_ids={r.id for rs in rulesets.values() for r in rs.rules})
+                           rule_ids={rid for s in sets for _, rid in s.ids})
+    read = Unread({s.name: s for s in sets if s.ruleset is None and s.name not in rulesets},
+                 {s.name: s.bad_rules for s in sets}, {s.name: s.bad_citations for s in sets})
 
     # every rule: a known family, valid params, resolvable citations, ids unique across rule sets
     for family, params, file, where in unvalidated:  # rules with other errors: their params are checked too
         checker.check(family, params, file, where, problems)
-    rule_home: dict[str, str] = {}
+    broken = duplicate_ids(sets, problems)  # neither rule of a duplicate id is adopted (nor said to be adopted twice)
     normalized: dict[str, dict] = {}
-    broken: set[str] = set()
-    for name, rs in rulesets.items():
-        file = ruleset_files[name]
-        for j, inc in enumerate(rs.includes):
-            if inc not in rulesets:
-                problems.append(Problem(file, f"includes.{j}", f"unknown rule set {inc!r}; the rule sets are {sorted(rulesets)}"))
-            elif inc in rs.includes[:j]:
-                problems.append(Problem(file, f"includes.{j}", f"{inc!r} is included twice; list it once"))
-        cycle = _cycle(name, rulesets)
-        if cycle:
-            problems.append(Problem(file, "includes", f"rule set {name} includes itself ({' -> '.join(cycle)}); remove one include"))
-        for r in rs.rules:
-            where = f"rules.{position[(name, r.id)]}"
-            if r.id in rule_home:
-                problems.append(Problem(file, f"{where}.id", f"rule id {r.id!r} is also used in {rule_home[r.id]}; ids are unique"))
-            rule_home[r.id] = file
-            before = len(problems)
-            normalized[r.id] = checker.check(r.family, r.params, file, where, problems)
-            if r.family in families:
-                problems.extend(Problem(file, f"{where}.message", msg) for msg in family_specs.template_problems(r.family, r.message))
-            if len(problems) > before:
-                broken.add(r.id)
-            for j, c in enumerate(r.citations):
-                if isinstance(c, str) and c not in rs.citations:
-                    problems.append(Problem(file, f"{where}.citations.{j}", f"no citation named {c!r} under this file's citations"))
-
-    for pid in payers:
-        _compose(pol, pid, checker, normalized, broken, problems)
+    for s in sets:
+        check_rules(s, rulesets, checker, family_specs, read, normalized, broken, problems)
+    for pf in payer_reads:
+        _compose(pol, pf, checker, normalized, broken, read, problems)
+    not_checked(read, problems)
     if problems:
         raise PolicyError(problems)
     pol.base_digest = _digest({"tables": (root / "tables", [p for p in (root / "tables").glob("*") if p.is_file()]),

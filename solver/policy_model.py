@@ -22,8 +22,8 @@ def iso_date(value: Any) -> dt.date:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a date: {exc}; write YYYY-MM-DD") from None
-    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+            raise ValueError(f"{value!r} is not a date: {exc}; a date is expected as YYYY-MM-DD") from None
+    raise ValueError(f"{value!r} is not a date: a date is expected as YYYY-MM-DD")
 
 
 Date = Annotated[dt.date, BeforeValidator(iso_date)]
@@ -42,6 +42,15 @@ class Citation(Strict):
     # In a rule set written once for several payers (the uniform LCD): each adopting payer must cite its own
     # document in its place (`cite` in the payer file), so no finding cites another payer's document.
     payer_supplies: bool = False
+
+    @field_validator("last_reviewed")
+    @classmethod
+    def _reviewed_after_published(cls, value, info):
+        published = info.data.get("published")
+        if value is not None and published is not None and value < published:
+            raise ValueError(f"last_reviewed {value} is before published {published}; a document is reviewed on or after "
+                             "the day it is published: correct one of the two dates")
+        return value
 
 
 def _ordered(model):

@@ -4,13 +4,13 @@ Unknown keys are errors; a code or modifier that YAML would read as a number mus
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from solver.encounter import MODIFIER
+from solver.policy_model import Date
 
 GROUP_NAME = r"^[a-z][a-z0-9_]*$"
 # A code a policy names: CPT Category I (five digits), Category II / III, PLA or MAAA (four digits and F, T, U or
@@ -94,8 +94,8 @@ class SubstancesFile(Strict):
 class InForce(Strict):
     """The dates of service the edition read is known to be in force for (inclusive)."""
 
-    from_: dt.date = Field(alias="from")
-    through: dt.date | None = None
+    from_: Date = Field(alias="from")
+    through: Date | None = None
 
     @model_validator(mode="after")
     def _ordered(self):

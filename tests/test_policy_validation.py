@@ -140,7 +140,7 @@ def test_an_impossible_date_parameter_is_named(policies):
 def test_a_number_where_a_date_belongs_is_not_read_as_a_day_of_1970(policies):
     path = policies / "payers" / "medicare-cgs.yaml"
     _replace(path, "from: 2024-04-01", "from: 0")
-    assert f"{path}: uses.2.from: 0 is not a date; write YYYY-MM-DD" in _problems(policies)
+    assert f"{path}: uses.2.from: 0 is not a date: a date is expected as YYYY-MM-DD" in _problems(policies)
 
 
 def test_the_cli_names_an_impossible_date_without_a_traceback(policies):
