@@ -40,6 +40,11 @@ from varied import varied_encounters  # noqa: E402
 
 _PHASES = r'''
 import json, sys, time
+try:  # on the allocator the tree's command line runs on (a tree from before solver/allocator.py: the C library's)
+    from solver.allocator import restart_with_mimalloc
+    restart_with_mimalloc()
+except ImportError:
+    pass
 time.perf_counter = time.process_time  # the engine's own timings in CPU seconds too: a busy machine queues
 from solver.batch import Job, run
 from solver.engine import Engine

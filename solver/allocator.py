@@ -9,11 +9,12 @@ with byte-identical answers (README, Speed; tests/test_allocator.py holds the an
 A process takes its allocator when it starts (LD_PRELOAD), so:
 - the command line starts itself again once, with mimalloc preloaded, before it imports anything heavy
   (restart_with_mimalloc): the same process id, arguments, standard streams and environment, plus LD_PRELOAD.
-  The batch workers it forks and the service workers it spawns inherit it.
-- the service's worker pool preloads it for the workers it spawns (preload_for_children), however the
-  service was started.
-- a program of yours that imports solver.api keeps its own allocator: start it with LD_PRELOAD set to
-  library() (`payerkb --version` names it) to have mimalloc there too.
+  The batch workers it forks and the service workers `payerkb serve` spawns inherit it (`/readyz` says which
+  allocator the workers run on). payerkb starts no other program, so no other program inherits it.
+- a program of yours that imports solver.api, or serves the app under a server of its own, keeps its own
+  allocator: start it with LD_PRELOAD set to library() (`payerkb --version` names it) to have mimalloc there
+  too. The environment of your process is never changed (a browser or another program it starts could not
+  run with an allocator preloaded under it).
 PAYERKB_ALLOCATOR=system keeps the C library's allocator everywhere. Only the standard library is imported
 here: this runs before the rest of payerkb is imported.
 """
@@ -70,12 +71,3 @@ def restart_with_mimalloc() -> None:
         os.execve(sys.executable, [sys.executable, *argv[1:]], env)
     except OSError:  # the interpreter could not be started again: go on as we are
         return
-
-
-def preload_for_children() -> None:
-    """Processes this one spawns from now on (the service's workers) start with mimalloc preloaded."""
-    if not wanted() or _NAME in os.environ.get("LD_PRELOAD", ""):
-        return
-    lib = library()
-    if lib is not None:
-        os.environ["LD_PRELOAD"] = _preload_with(lib)

@@ -1,8 +1,8 @@
 """The allocator of payerkb's processes (solver/allocator.py): the command line restarts itself once on
 mimalloc where it is installed, keeps its arguments, standard input and exit status, answers byte for byte
-as on the C library's allocator, and PAYERKB_ALLOCATOR=system keeps the C library's."""
+as on the C library's allocator, and PAYERKB_ALLOCATOR=system keeps the C library's. The service's workers
+(tests/test_service.py, /readyz) inherit it."""
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -59,27 +59,8 @@ def test_answers_are_byte_identical_on_either_allocator(tmp_path):
     assert len(fast.stdout.splitlines()) == 400 and fast.stdout == plain.stdout
 
 
-def _allocator_of_child(queue) -> None:
-    queue.put(allocator.in_use())
-
-
-@needs_mimalloc
-def test_processes_spawned_after_preload_for_children_run_on_mimalloc(monkeypatch):
-    monkeypatch.delenv("PAYERKB_ALLOCATOR", raising=False)
-    monkeypatch.setenv("LD_PRELOAD", "")
-    allocator.preload_for_children()
-    assert allocator.library() in os.environ["LD_PRELOAD"]
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_allocator_of_child, args=(queue,))
-    child.start()
-    got = queue.get(timeout=60)
-    child.join(60)
-    assert got == "mimalloc"
-
-
-def test_system_keeps_the_service_workers_on_the_c_library_allocator(monkeypatch):
-    monkeypatch.setenv("PAYERKB_ALLOCATOR", "system")
-    monkeypatch.setenv("LD_PRELOAD", "")
-    allocator.preload_for_children()
-    assert os.environ["LD_PRELOAD"] == ""
+def test_importing_payerkb_never_changes_the_environment_of_your_process():
+    before = dict(os.environ)
+    from solver.service.app import create_app  # noqa: F401  the service's modules, the pool's
+    from solver import api  # noqa: F401
+    assert dict(os.environ) == before

@@ -29,13 +29,20 @@ def _parse(text: str) -> list:
 
 
 def _answer_sets(stmts: list, facts: str) -> list[list[str]]:
-    ctl = clingo.Control(["0", "--warn=none"])
+    """Every answer set (of a program with weak constraints: every optimal one; the models clingo passes on
+    its way to the optimum depend on its search, not on the program's meaning)."""
+    ctl = clingo.Control(["0", "--warn=none", "--opt-mode=optN"])
     with ast.ProgramBuilder(ctl) as builder:
         for stmt in _parse(facts) + stmts:
             builder.add(stmt)
     ctl.ground([("base", [])])
     out: list[list[str]] = []
-    ctl.solve(on_model=lambda m: out.append(sorted(str(s) for s in m.symbols(atoms=True))))
+
+    def on_model(m: clingo.Model) -> None:
+        if m.optimality_proven or not m.cost:
+            out.append(sorted(str(s) for s in m.symbols(atoms=True)))
+
+    ctl.solve(on_model=on_model)
     return sorted(out)
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from solver import allocator
 from solver.encounter import Encounter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -238,6 +239,8 @@ def test_health_and_readiness(server):
     assert server.client.get("/healthz").json() == {"status": "ok"}
     ready = server.client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["workers"] == 2
+    # `payerkb serve` restarted itself on mimalloc where it is installed, and its workers inherited it
+    assert ready["allocator"] == ("mimalloc" if allocator.library() and os.environ.get("PAYERKB_ALLOCATOR") != "system" else "system")
 
 
 # --- resilience --------------------------------------------------------------------------------------

@@ -57,4 +57,4 @@ async def readyz(request: Request):
     if not service.pool.ready:
         raise ProblemError(503, "not-ready", "the solver workers are still starting; try again shortly")
     return {"status": "ready", "workers": service.settings.workers, "in_flight": service.inflight,
-            "pools_rebuilt": service.pool.rebuilt}
+            "pools_rebuilt": service.pool.rebuilt, "allocator": ", ".join(sorted(set(service.pool.allocators))) or None}

@@ -59,9 +59,9 @@ def init_worker(policies_dir: str) -> None:
     _ENGINE = ResidentEngine(policies_dir=Path(policies_dir), admit_after=SERVICE_ADMIT_AFTER)
 
 
-def ping() -> int:
-    """A worker is ready once its engine is built (the initializer ran)."""
-    return os.getpid()
+def ping() -> str:
+    """A worker is ready once its engine is built (the initializer ran); it says which allocator it runs on."""
+    return allocator.in_use()
 
 
 def call_with_engine(func, args: tuple):
@@ -86,8 +86,8 @@ def answer_chunk(records: list[Record], payer: str | None, date: dt.date | None,
 class WorkerPool:
     def __init__(self, workers: int, policies_dir: Path, timeout: float, recycle_mb: float = RECYCLE_MB):
         self.workers, self.policies_dir, self.timeout = workers, str(policies_dir), timeout
-        self._ctx = multiprocessing.get_context("spawn")
-        allocator.preload_for_children()  # the workers start on mimalloc where it is installed (solver/allocator.py)
+        self._ctx = multiprocessing.get_context("spawn")  # a worker inherits the server's allocator (solver/allocator.py)
+        self.allocators: list[str] = []  # the allocator each worker of the pool runs on, learned when it warms
         self._pool = self._new()
         self.ready = False
         self.rebuilt = 0
@@ -106,7 +106,7 @@ class WorkerPool:
     async def warm(self) -> None:
         """Start every worker and build its engine before the service says it is ready."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, ping) for _ in range(self.workers)))
+        self.allocators = list(await asyncio.gather(*(loop.run_in_executor(self._pool, ping) for _ in range(self.workers))))
         self.ready = True
 
     def pids(self) -> list[int]:
