@@ -51,9 +51,10 @@ from solver.resident.shape import decode_atoms, encode
 from solver.resident.watch import FolderWatch
 
 # The service's workers and the Python API build a shape's program on its second sighting: bench/resident.py
-# --only-traffic (2,000 checks, half the shipped cases at random, half varied encounters seen once) took 42.8 s
-# against 123.5 s building on first use (no program evicted against 1,274; a one-off 35.8 ms against 94.1 at p50;
-# the cases 2.44 ms against 2.31). Traffic of shapes that all come again pays one check of today's engine a shape.
+# --only-traffic (2,000 checks, half the shipped cases at random, half varied encounters seen once) took 33.9 s
+# against 65.5 s building on first use, on mimalloc (no program evicted against 1,276; a one-off 29.0 ms against
+# 47.5 at p50; the cases 1.54 ms against 1.87). Traffic of shapes that all come again pays one check of today's
+# engine a shape.
 SERVICE_ADMIT_AFTER = 2
 SIGHTINGS_KEPT = 20_000  # shapes seen without a program, remembered (by hash) for the admission of a program
 _DEFERRED = object()  # a shape not admitted yet: the reference engine answers, not a fallback
