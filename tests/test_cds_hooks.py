@@ -25,9 +25,7 @@ from solver.engine import Engine
 from solver.service import cds_hooks, cds_orders
 from solver.service.deps import get_checker
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "cds-hooks-crd"
-if not SAMPLES.is_dir():
-    SAMPLES = Path("/work/shared/samples/cds-hooks-crd")
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "cds-hooks-crd"  # beside the repository
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 ENGINE = Engine()
 ISSUED: list[str] = []
