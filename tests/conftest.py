@@ -1,10 +1,12 @@
 import copy
 import datetime as dt
+import shutil
 
 import pytest
 
 from solver.encounter import Encounter
 from solver.engine import Engine
+from solver.paths import POLICIES_DIR
 
 BASE = {
     "id": "t-1",
@@ -58,3 +60,18 @@ def shift(raw: dict, days: int) -> dict:
     for h in raw.get("history", []):
         h["date"] = (dt.date.fromisoformat(str(h["date"])) + dt.timedelta(days=days)).isoformat()
     return raw
+
+
+@pytest.fixture
+def policies(tmp_path):
+    """A copy of the shipped policies folder, for a test to break."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, root)
+    return root
+
+
+def replace_in(path, old, new, count=1):
+    """Replace old with new in a file (count times), failing when old is not there."""
+    text = path.read_text()
+    assert text.count(old) >= count, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count))

@@ -1,32 +1,19 @@
 """A cases file's problems as an analyst wants them: a bad value in its defaults named once, on defaults (not
 once per case that takes it), the cases that take it not run and said so once; a number where a date is expected
 named as such, with the value, in a cases file, a rule set and an encounter (never read as a day of 1970)."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import replace_in as _replace
 from solver.casetest import load_case_files
 from solver.engine import Engine
 from solver.errors import PolicyError
 from solver.paths import POLICIES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def policies(tmp_path):
-    root = tmp_path / "policies"
-    shutil.copytree(POLICIES_DIR, root)
-    return root
-
-
-def _replace(path, old, new, count=1):
-    text = path.read_text()
-    assert text.count(old) >= count, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, count))
 
 
 def _case_problems(path) -> list[str]:

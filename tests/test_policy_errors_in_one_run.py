@@ -1,29 +1,16 @@
 """An analyst sees every independent problem of a policies folder in one run: a problem in one part of a file
 does not hide the problems of its other parts, a duplicate rule id is found beside other errors and names both
 rules, and what depends on a rule set that did not load is said once, not reported as an error of its own."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import replace_in as _replace
 from solver.engine import Engine
 from solver.errors import PolicyError
 from solver.paths import POLICIES_DIR
-
-
-@pytest.fixture
-def policies(tmp_path):
-    root = tmp_path / "policies"
-    shutil.copytree(POLICIES_DIR, root)
-    return root
-
-
-def _replace(path, old, new, count=1):
-    text = path.read_text()
-    assert text.count(old) >= count, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, count))
 
 
 def _problems(policies) -> list[str]:
