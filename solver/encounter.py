@@ -180,3 +180,32 @@ class Encounter(Strict):
         if isinstance(value, bool) or not isinstance(value, int):  # 12.50 would not read back as written
             raise ValueError(f"must be text or a whole number, not {type(value).__name__}; quote it")
         return str(value)
+
+
+# --- what the engines take: an Encounter (a TypeError saying what to give, for anything else) -------
+_DICT_HINT = ("give an Encounter (solver.encounter.Encounter.model_validate(d) validates a mapping, raising a "
+              "ValidationError naming each bad field), or use solver.api.{api} for mappings (a bad record is then an "
+              "error result naming its field)")
+
+
+def one_encounter(enc, where: str) -> None:
+    """A TypeError saying what to give, for an argument of `where` (e.g. "Engine.check") that is not an
+    Encounter (a dict has no .payer)."""
+    if not isinstance(enc, Encounter):
+        raise TypeError(f"{where} takes an Encounter, not a {type(enc).__name__}; " + _DICT_HINT.format(api="check"))
+
+
+def encounter_list(encounters, where: str) -> list[Encounter]:
+    """The encounters of a check_many-like method as a list, each an Encounter (else a TypeError naming it)."""
+    from collections.abc import Mapping
+    if isinstance(encounters, (Encounter, Mapping, str, bytes)):  # one encounter: iterating it would check its keys
+        raise TypeError(f"{where} takes a list of Encounters, not one {type(encounters).__name__}; use check() for one")
+    try:
+        out = list(encounters)
+    except TypeError:
+        raise TypeError(f"{where} takes a list of Encounters, not a {type(encounters).__name__}") from None
+    for n, enc in enumerate(out, start=1):
+        if not isinstance(enc, Encounter):
+            raise TypeError(f"{where}: item {n} of the list is a {type(enc).__name__}, not an Encounter; "
+                            + _DICT_HINT.format(api="check_many"))
+    return out

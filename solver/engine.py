@@ -18,7 +18,7 @@ from clingo import ast as clingo_ast
 
 from solver import policy_cache
 from solver.prune import live as live_statements, read as read_statements
-from solver.encounter import Encounter
+from solver.encounter import Encounter, encounter_list, one_encounter
 from solver.errors import InputError, Problem
 from solver.explain import result_of_terms
 from solver.facts import EncounterFacts, encounter_codes, encounter_facts, handles_of, rule_facts, table_facts
@@ -117,6 +117,7 @@ class Engine:
         return Problem("(encounter)", "payer", f"unknown payer {enc.payer!r}; the payers are {sorted(self.policies.payers)}")
 
     def check(self, enc: Encounter) -> dict:
+        one_encounter(enc, "Engine.check")
         return self.check_many([enc])[0]
 
     def check_many(self, encounters: list[Encounter]) -> list[dict]:
@@ -124,6 +125,7 @@ class Engine:
 
         When the batch cannot be grounded or solved, its encounters are answered one by one, so the others
         are still answered; one that fails alone gets a result {"outcome": "error", "errors": [...]}."""
+        encounters = encounter_list(encounters, "Engine.check_many")
         for enc in encounters:
             if enc.payer not in self.policies.payers:
                 raise InputError([Problem("(encounter)", "payer", f"unknown payer {enc.payer!r} in encounter {enc.id}")])

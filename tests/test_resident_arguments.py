@@ -55,3 +55,13 @@ def test_a_change_the_contract_does_not_take_is_an_input_error_naming_its_field(
         engine.solve_assuming(Encounter.model_validate(EXAMPLES[0]), {"date_of_service": "2024-02-30"})
     (problem,) = err.value.problems
     assert problem.field == "date_of_service" and problem.record == "encounter enc-0001"
+
+
+def test_todays_engine_given_a_dict_says_what_to_give_as_the_resident_engine_does(engine):
+    ref = engine.reference
+    with pytest.raises(TypeError, match=r"Engine\.check takes an Encounter, not a dict.*model_validate\(d\)"):
+        ref.check(EXAMPLES[0])
+    with pytest.raises(TypeError, match=r"Engine\.check_many: item 1 of the list is a dict, not an Encounter"):
+        ref.check_many([EXAMPLES[0]])
+    with pytest.raises(TypeError, match=r"Engine\.check_many takes a list of Encounters, not one Encounter"):
+        ref.check_many(Encounter.model_validate(EXAMPLES[0]))

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from solver.encounter import Encounter
+from solver.encounter import Encounter, encounter_list, one_encounter
 from solver.engine import Engine
 from solver.errors import InputError, Problem, pydantic_problems
 from solver.explain import build_result
@@ -60,32 +60,6 @@ SIGHTINGS_KEPT = 20_000  # shapes seen without a program, remembered (by hash) f
 _DEFERRED = object()  # a shape not admitted yet: the reference engine answers, not a fallback
 
 
-_DICT_HINT = ("give an Encounter (solver.encounter.Encounter.model_validate(d) validates a mapping, raising a "
-              "ValidationError naming each bad field), or use solver.api.{api} for mappings (a bad record is then an "
-              "error result naming its field)")
-
-
-def _one(enc, method: str) -> None:
-    """A TypeError saying what to give, for an argument that is not an Encounter (a dict has no .payer)."""
-    if not isinstance(enc, Encounter):
-        api = "check_many" if method in ("check_many", "check_variants") else "check"
-        raise TypeError(f"ResidentEngine.{method} takes an Encounter, not a {type(enc).__name__}; " + _DICT_HINT.format(api=api))
-
-
-def _many(encounters, method: str) -> list[Encounter]:
-    """The encounters of check_many / check_variants as a list, each an Encounter (else a TypeError naming it)."""
-    if isinstance(encounters, (Encounter, Mapping, str, bytes)):  # one encounter: iterating it would check its keys
-        raise TypeError(f"ResidentEngine.{method} takes a list of Encounters, not one {type(encounters).__name__}; "
-                        "use check() for one")
-    try:
-        out = list(encounters)
-    except TypeError:
-        raise TypeError(f"ResidentEngine.{method} takes a list of Encounters, not a {type(encounters).__name__}") from None
-    for n, enc in enumerate(out, start=1):
-        if not isinstance(enc, Encounter):
-            raise TypeError(f"ResidentEngine.{method}: item {n} of the list is a {type(enc).__name__}, not an Encounter; "
-                            + _DICT_HINT.format(api="check_many"))
-    return out
 
 
 class ResidentEngine:
@@ -127,7 +101,7 @@ class ResidentEngine:
 
     # --- checks ----------------------------------------------------------------------------------
     def check(self, enc: Encounter) -> dict:
-        _one(enc, "check")
+        one_encounter(enc, "ResidentEngine.check")
         with self._lock:
             self._fresh()
             if enc.payer not in self.reference.policies.payers:
@@ -151,7 +125,7 @@ class ResidentEngine:
     def check_many(self, encounters: list[Encounter]) -> list[dict]:
         """One encounter: check(). Several: the reference engine in one grounding (bench/resident.py: on varied
         encounters nearly every shape is new, and a batch shares one grounding; the answers are the same)."""
-        encounters = _many(encounters, "check_many")
+        encounters = encounter_list(encounters, "ResidentEngine.check_many")
         if len(encounters) == 1:
             return [self.check(encounters[0])]
         with self._lock:
@@ -163,7 +137,7 @@ class ResidentEngine:
         shared by at least `min_shared` of them, by a resident program (built once, then an assignment and a
         re-solve each); the others (a variant of a new shape: another payer or date, an injection past the
         bucket, another code) by the reference engine in one batch. The answers are the reference engine's."""
-        encounters = _many(encounters, "check_variants")
+        encounters = encounter_list(encounters, "ResidentEngine.check_variants")
         with self._lock:
             self._fresh()
             ref = self.reference
@@ -192,7 +166,7 @@ class ResidentEngine:
         shape's search program with those facts left free externals, each change with its cost
         (solver/resident/search.py): {"sets": [[Change, ...], ...], "cost": n | None (out of reach),
         "truncated": bool (more than `limit` sets of that cost)}; None when a change leaves the shape."""
-        _one(enc, "solve_assuming")
+        one_encounter(enc, "ResidentEngine.solve_assuming")
         if assumable is not None:
             return self._cheapest(enc, list(assumable), goal, limit)
         if changes is not None and not isinstance(changes, Mapping):
