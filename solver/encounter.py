@@ -6,6 +6,7 @@ Every number, list and text is bounded by what a real claim can carry (the ASC X
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -197,7 +198,6 @@ def one_encounter(enc, where: str) -> None:
 
 def encounter_list(encounters, where: str) -> list[Encounter]:
     """The encounters of a check_many-like method as a list, each an Encounter (else a TypeError naming it)."""
-    from collections.abc import Mapping
     if isinstance(encounters, (Encounter, Mapping, str, bytes)):  # one encounter: iterating it would check its keys
         raise TypeError(f"{where} takes a list of Encounters, not one {type(encounters).__name__}; use check() for one")
     try:

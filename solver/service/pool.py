@@ -151,7 +151,7 @@ class WorkerPool:
         self._warming = new
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.gather(*(loop.run_in_executor(new, ping) for _ in range(self.workers)))
+            allocators = list(await asyncio.gather(*(loop.run_in_executor(new, ping) for _ in range(self.workers))))
         except asyncio.CancelledError:  # shutdown: the new pool's workers are ended (there, and again here)
             _end(new)
             raise
@@ -162,7 +162,7 @@ class WorkerPool:
         finally:
             self._warming = None
         if self._pool is old:  # the old pool finishes what it holds, then its workers end
-            self._pool = new
+            self._pool, self.allocators = new, allocators
             self.recycled += 1
             self.worker_mb = 0.0
             procs = list((getattr(old, "_processes", None) or {}).values())
