@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import replace_in as _replace
 from solver.engine import Engine
 from solver.errors import PolicyError
 from solver.paths import KB_DIR, POLICIES_DIR
 from solver.policy import load_policies
 from solver.tables import load_ptp
-
-
-@pytest.fixture
-def policies(tmp_path):
-    root = tmp_path / "policies"
-    shutil.copytree(POLICIES_DIR, root)
-    return root
 
 
 def _edit(path, fn):
@@ -98,12 +92,6 @@ def test_a_full_size_ptp_file_is_filtered_once_and_cached(tmp_path, monkeypatch)
 
 
 # --- every policy file as strict as the rule sets: each problem named, all at once, never a traceback ---
-
-def _replace(path, old, new, count=1):
-    text = path.read_text()
-    assert text.count(old) >= count, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, count))
-
 
 def _problems(policies) -> str:
     with pytest.raises(PolicyError) as err:
